@@ -1,0 +1,65 @@
+"""crm_daily: raw exports -> validated staging -> Polars scores -> warehouse, one data interval per run.
+
+Thin by design: every task calls one function in pipeline.tasks, imported inside the task so that
+parsing this file stays cheap. XCom carries paths and counts only.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from pipeline.kinds import KINDS
+
+WAREHOUSE_TABLES = ["fct_order_line", "dim_customer", "customer_score_daily", "customer_pyramid_daily"]
+DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True}
+
+
+@dag(
+    dag_id="crm_daily",
+    # An interval timetable: the run for logical date D covers [D, D+1) and starts once D is over.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["crm"],
+)
+def crm_daily():
+    @task
+    def extract(kind: str, data_interval_start=None) -> dict:
+        from pipeline.tasks import extract_source
+
+        return extract_source(kind, data_interval_start.date())
+
+    @task
+    def stage(kind: str, extracted: dict, data_interval_start=None) -> dict:
+        from pipeline.tasks import stage_source
+
+        return stage_source(kind, extracted, data_interval_start.date())
+
+    @task
+    def score(staged: list[dict], data_interval_start=None) -> dict:
+        from pipeline.tasks import score_day
+
+        return score_day(data_interval_start.date())
+
+    @task(outlets=[Asset(f"warehouse://crm/{t}") for t in WAREHOUSE_TABLES])
+    def load(staged: list[dict], scored: dict, data_interval_start=None) -> dict:
+        from pipeline.tasks import load_day
+
+        return load_day(data_interval_start.date(), staged, scored)
+
+    staged = {}
+    for kind in KINDS:
+        landed = extract.override(task_id=f"extract_{kind}")(kind)
+        staged[kind] = stage.override(task_id=f"stage_{kind}")(kind, landed)
+        if kind != "customers":  # checked against the customers staged first
+            staged["customers"] >> staged[kind]
+    results = list(staged.values())
+    load(results, score(results))
+
+
+dag_object = crm_daily()

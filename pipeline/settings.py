@@ -1,0 +1,58 @@
+"""One place that maps the environment to resources: paths, the warehouse and secrets.
+
+Locally everything defaults to an embedded DuckDB warehouse under var/; production sets
+CRM_WAREHOUSE_URL to a postgresql+psycopg:// URL and CRM_PII_SALT from its secret store.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path  # landing, staging and score lakes plus the embedded warehouse
+    warehouse_url: str
+    sources_file: Path
+    fx_rates_file: Path
+    base_currency: str
+    pii_salt: str
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.warehouse_url.startswith("duckdb:")
+
+    def lake(self, layer: str) -> Path:
+        return self.home / layer
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("CRM_HOME", PROJECT_ROOT / "var")).resolve()
+    url = env.get("CRM_WAREHOUSE_URL") or f"duckdb:///{home / 'warehouse.duckdb'}"
+    return Settings(
+        home=home,
+        warehouse_url=url,
+        sources_file=Path(env.get("CRM_SOURCES", PROJECT_ROOT / "config" / "sources" / "sample.yml")),
+        fx_rates_file=Path(env.get("CRM_FX_RATES", PROJECT_ROOT / "config" / "fx_rates.csv")),
+        base_currency=env.get("CRM_BASE_CURRENCY", "USD"),
+        pii_salt=_pii_salt(env, home, embedded=url.startswith("duckdb:")),
+    )
+
+
+def _pii_salt(env: dict[str, str], home: Path, *, embedded: bool) -> str:
+    """The salt never lives in the repo: production must pass it; a local run mints one under var/."""
+    if env.get("CRM_PII_SALT"):
+        return env["CRM_PII_SALT"]
+    if not embedded:
+        raise RuntimeError("CRM_PII_SALT must be set when the warehouse is not the embedded default")
+    path = home / ".pii_salt"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,28 @@
+"""The short run summary `crm run` prints: row counts per table and customers per pyramid tier."""
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from pipeline.warehouse import SQL_DIR, sql_text
+
+
+def warehouse_tables() -> list[str]:
+    return sorted(p.stem for p in (SQL_DIR / "tables").glob("*.sql"))
+
+
+def row_counts(conn: sa.Connection) -> dict[str, int]:
+    return {t: conn.execute(sa.select(sa.func.count()).select_from(sa.table(t))).scalar_one() for t in warehouse_tables()}
+
+
+def pyramid(conn: sa.Connection, as_of: date) -> list[tuple[str, int, float]]:
+    return [tuple(r) for r in conn.execute(sa.text(sql_text("queries/pyramid_for_date")), {"as_of": as_of})]
+
+
+def render(counts: dict[str, int], tiers: list[tuple[str, int, float]], as_of: date) -> str:
+    width = max(map(len, counts))
+    lines = ["Warehouse row counts:"] + [f"  {t:<{width}}  {n:>12,}" for t, n in counts.items()]
+    lines.append(f"Customer pyramid as of {as_of} (customers, share of 12-month revenue):")
+    lines += [f"  {tier:<10} {n:>10,}  {share:6.1%}" for tier, n, share in tiers]
+    return "\n".join(lines)

@@ -1,0 +1,10 @@
+-- One row per expectation per source per run: the Great Expectations checkpoint outcome.
+CREATE TABLE IF NOT EXISTS dq_validation_result (
+    run_date DATE NOT NULL,
+    source VARCHAR NOT NULL,
+    expectation VARCHAR NOT NULL,
+    column_name VARCHAR,
+    is_success BOOLEAN NOT NULL,
+    unexpected_count BIGINT,
+    element_count BIGINT
+)

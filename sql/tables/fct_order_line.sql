@@ -1,0 +1,23 @@
+-- One row per order line as exported, amounts also in the base currency.
+CREATE TABLE IF NOT EXISTS fct_order_line (
+    order_id VARCHAR NOT NULL,
+    line_number INTEGER NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    ordered_at TIMESTAMPTZ NOT NULL,
+    product_id VARCHAR,
+    category VARCHAR,
+    quantity INTEGER NOT NULL,
+    unit_price_amount DOUBLE PRECISION NOT NULL,
+    unit_cost_amount DOUBLE PRECISION,
+    currency VARCHAR NOT NULL,
+    line_amount DOUBLE PRECISION NOT NULL,
+    line_cost_amount DOUBLE PRECISION,
+    channel VARCHAR,
+    status VARCHAR NOT NULL,
+    is_cancelled BOOLEAN NOT NULL,
+    is_returned BOOLEAN NOT NULL,
+    batch_date DATE NOT NULL,
+    load_id VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    source_row_number BIGINT NOT NULL
+)

@@ -1,0 +1,63 @@
+from datetime import date
+
+import polars as pl
+import pytest
+
+from pipeline.extract import SourceMissingError, days_to_extract, extract, load_id_for
+from pipeline.sources import SourceConfigError, load_sources
+
+D = date.fromisoformat
+
+
+def write_config(tmp_path, body: str):
+    path = tmp_path / "sources.yml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_relative_base_dir_resolves_next_to_the_config(tmp_path):
+    cfg = load_sources(write_config(tmp_path, "base_dir: data\nsources:\n  orders:\n    path: o_{date}.csv\n"))
+    assert cfg["orders"].path_for(D("2025-01-02")) == tmp_path / "data" / "o_2025-01-02.csv"
+
+
+@pytest.mark.parametrize("body,message", [
+    ("sources:\n  refunds:\n    path: r_{date}.csv\n", "unknown source kinds"),
+    ("sources:\n  orders:\n    path: o.csv\n", "exactly one {date}"),
+    ("sources:\n  orders:\n    path: o_{date}.csv\n    format: xml\n", "format must be one of"),
+    ("sources:\n  orders:\n    path: o_{date}.csv\n    encoding: latin-9\n", "encoding must be one of"),
+    ("base_dir: ${CRM_TEST_UNSET_VARIABLE}\nsources: {}\n", "CRM_TEST_UNSET_VARIABLE is not set"),
+])
+def test_config_mistakes_are_named(tmp_path, body, message):
+    with pytest.raises(SourceConfigError, match=message.replace("{", "\\{").replace("$", "\\$")):
+        load_sources(write_config(tmp_path, body))
+
+
+def test_days_after_the_watermark_and_the_run_date_itself():
+    days = [D("2025-01-01"), D("2025-01-02"), D("2025-01-03"), D("2025-01-04")]
+    assert days_to_extract(days, None, D("2025-01-03")) == days[:3]
+    assert days_to_extract(days, D("2025-01-02"), D("2025-01-04")) == days[2:]
+    assert days_to_extract(days, D("2025-01-04"), D("2025-01-02")) == [D("2025-01-02")]  # a re-run
+    assert days_to_extract(days, D("2025-01-04"), D("2025-01-05")) == []
+    # A run owns what it loaded: its re-run after later runs redoes exactly those days.
+    assert days_to_extract(days, D("2025-01-04"), D("2025-01-03"), {D("2025-01-02"), D("2025-01-03")}) == days[1:3]
+
+
+def test_extract_lands_text_with_lineage(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "o_2025-01-01.csv").write_text("order_id,quantity\nA,1\nB,x\n", encoding="gb18030")
+    source = load_sources(write_config(tmp_path, "base_dir: in\nsources:\n  orders:\n    path: o_{date}.csv\n    encoding: gb18030\n"))["orders"]
+    out = extract(source, None, D("2025-01-01"), tmp_path / "landing")
+    landed = pl.read_parquet(out["path"])
+    assert out["rows"] == 2 and landed["quantity"].to_list() == ["1", "x"]
+    assert landed["_row_number"].to_list() == [1, 2] and landed["_source_file"][0] == "o_2025-01-01.csv"
+    assert out["batches"][0]["load_id"] == load_id_for("orders", D("2025-01-01"), tmp_path / "in" / "o_2025-01-01.csv")
+
+
+def test_no_new_day_succeeds_empty_but_a_missing_source_fails(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "o_2025-01-01.csv").write_text("order_id\nA\n")
+    source = load_sources(write_config(tmp_path, "base_dir: in\nsources:\n  orders:\n    path: o_{date}.csv\n"))["orders"]
+    assert extract(source, D("2025-01-01"), D("2025-01-02"), tmp_path / "landing")["batches"] == []
+    gone = load_sources(write_config(tmp_path, "base_dir: nowhere\nsources:\n  orders:\n    path: o_{date}.csv\n"))["orders"]
+    with pytest.raises(SourceMissingError, match="no files match"):
+        extract(gone, None, D("2025-01-02"), tmp_path / "landing")

@@ -87,7 +87,6 @@ def rfm_summary(
     if period_days <= 0:
         raise ValueError(f"period_days must be positive, got {period_days}")
     end_day = observation_end.date() if isinstance(observation_end, dt.datetime) else observation_end
-    days_between = lambda start, stop: (stop - start).dt.total_days() / period_days  # noqa: E731
 
     daily = (
         transactions.lazy()
@@ -105,8 +104,8 @@ def rfm_summary(
         daily.group_by(customer_col)
         .agg(
             (pl.len() - 1).cast(pl.Int64).alias("frequency"),
-            days_between(first_day, pl.col("_day").max()).alias("recency"),
-            days_between(first_day, pl.lit(end_day)).alias("T"),
+            ((pl.col("_day").max() - first_day).dt.total_days() / period_days).alias("recency"),
+            ((pl.lit(end_day) - first_day).dt.total_days() / period_days).alias("T"),
             pl.col("_amount").filter(pl.col("_day") > first_day).mean().fill_null(0.0).alias("monetary_value"),
         )
         .sort(customer_col)
@@ -127,7 +126,6 @@ _Objective = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 @dataclass(frozen=True, slots=True)
 class _Optimum:
     params: np.ndarray
-    value: float
     converged: bool
     iterations: int
     message: str
@@ -143,22 +141,24 @@ class _LogSpaceObjective:
 
     def __init__(self, objective: _Objective) -> None:
         self._objective = objective
-        self._theta: np.ndarray | None = None
-        self._result: tuple[float, np.ndarray, np.ndarray] = (np.inf, np.zeros(0), np.zeros(0))
+        self._cache: tuple[np.ndarray, tuple[float, np.ndarray, np.ndarray]] | None = None
 
     def _evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        if self._theta is None or not np.array_equal(theta, self._theta):
-            params = np.exp(theta)
+        if self._cache is None or not np.array_equal(theta, self._cache[0]):
+            # Chain rule for p = exp(theta). Where anything overflows, an
+            # infinite value makes the trust region reject the step (its
+            # derivatives must still be finite: it takes their norms first).
             with np.errstate(all="ignore"):
+                params = np.exp(theta)
                 f, g, h = self._objective(params)
-            # Chain rule for p = exp(theta); a non-finite value makes the
-            # trust region reject the step instead of accepting NaN.
-            g_theta = g * params
-            h_theta = h * np.outer(params, params) + np.diag(g_theta)
-            finite = np.isfinite(f) and np.all(np.isfinite(g_theta)) and np.all(np.isfinite(h_theta))
-            self._result = (float(f), g_theta, h_theta) if finite else (np.inf, g_theta, h_theta)
-            self._theta = theta.copy()
-        return self._result
+                g_theta = g * params
+                h_theta = h * np.outer(params, params) + np.diag(g_theta)
+            if np.isfinite(f) and np.all(np.isfinite(g_theta)) and np.all(np.isfinite(h_theta)):
+                result = (float(f), g_theta, h_theta)
+            else:
+                result = (np.inf, np.zeros_like(theta), np.zeros((len(theta), len(theta))))
+            self._cache = (theta.copy(), result)
+        return self._cache[1]
 
     def fun(self, theta: np.ndarray) -> float:
         return self._evaluate(theta)[0]
@@ -172,6 +172,8 @@ class _LogSpaceObjective:
 
 def _minimize_multistart(objective: _Objective, starts: Sequence[Sequence[float]], *, gtol: float = 1e-9) -> _Optimum:
     """Minimise from every start (natural parameters), keep the lowest value."""
+    if len(starts) == 0:
+        raise ValueError("at least one starting point is needed")
     results = []
     for start in starts:
         start = np.asarray(start, dtype=float)
@@ -187,8 +189,6 @@ def _minimize_multistart(objective: _Objective, starts: Sequence[Sequence[float]
             options={"gtol": gtol, "maxiter": 200},
         )
         results.append(result)
-    if not results:
-        raise ValueError("at least one starting point is needed")
     # Runs that reach the same optimum differ only by rounding in the last
     # digits of the value; among those prefer one that reports convergence.
     lowest = min(result.fun for result in results)
@@ -196,7 +196,6 @@ def _minimize_multistart(objective: _Objective, starts: Sequence[Sequence[float]
     best = min(tied, key=lambda result: (not result.success, result.fun))
     return _Optimum(
         params=np.exp(best.x),
-        value=float(best.fun),
         converged=bool(best.success) and bool(np.isfinite(best.fun)),
         iterations=int(best.nit),
         message=str(best.message),
@@ -388,11 +387,19 @@ class _BGNBDObjective:
         wrx = w * rx
 
         ll = w @ np.log(s) - wrx @ log_t
-        # d(eta) = sign * (u, rx v, 1, 1/(b+x-1)), one basis row each.
+        # d(eta) = sign * (u, rx v, 1, 1/(b+x-1)). Sums are spelled out: a
+        # stacked 4-row basis would exceed malloc's mmap threshold and fault.
         sign = np.array([-1.0, -1.0, -1.0 / a, 1.0])
-        basis = np.stack([u, rxv, np.ones_like(u), inv_bx])
-        g = np.array([-(w @ log_t), -(wrx @ inv_t), w.sum() / a, -(w @ inv_bx)]) + sign * (basis @ wpi)
-        h = np.outer(sign, sign) * ((basis * wkappa) @ basis.T)
+        g = np.array([-(w @ log_t), -(wrx @ inv_t), w.sum() / a, -(w @ inv_bx)])
+        g += sign * [wpi @ u, wpi @ rxv, wpi.sum(), wpi @ inv_bx]
+        wk_u, wk_rxv, wk_bx = wkappa * u, wkappa * rxv, wkappa * inv_bx
+        gram = np.array([
+            [wk_u @ u, wk_u @ rxv, wk_u.sum(), wk_u @ inv_bx],
+            [wk_u @ rxv, wk_rxv @ rxv, wk_rxv.sum(), wk_rxv @ inv_bx],
+            [wk_u.sum(), wk_rxv.sum(), wkappa.sum(), wk_bx.sum()],
+            [wk_u @ inv_bx, wk_rxv @ inv_bx, wk_bx.sum(), wk_bx @ inv_bx],
+        ])
+        h = np.outer(sign, sign) * gram
         h_ralpha = -(w @ inv_t) - wpi @ (inv_T - inv_t)
         h[0, 1] += h_ralpha
         h[1, 0] += h_ralpha
@@ -835,21 +842,21 @@ def holdout_check(
     actual = np.asarray(holdout_frequency, dtype=float)
     if actual.shape != x.shape:
         raise ValueError("holdout_frequency must have one value per row of cal_summary")
-    if len(actual) == 0:
-        raise InsufficientDataError("holdout check needs at least one customer")
-    predicted = expected_purchases(fit, holdout_length, x, t_x, T)
-    unconditional = expected_purchases_new(fit, T + holdout_length) - expected_purchases_new(fit, T)
     actual_total = float(actual.sum())
-    relative = lambda total: (total - actual_total) / actual_total if actual_total > 0 else float("nan")  # noqa: E731
+    if actual_total <= 0:
+        raise InsufficientDataError("holdout check needs at least one holdout purchase")
+    predicted = expected_purchases(fit, holdout_length, x, t_x, T)
+    predicted_total = float(predicted.sum())
+    unconditional_total = float(np.sum(expected_purchases_new(fit, T + holdout_length) - expected_purchases_new(fit, T)))
     return {
         "n_customers": float(len(actual)),
         "holdout_length": float(holdout_length),
         "actual_total": actual_total,
-        "predicted_total": float(predicted.sum()),
-        "aggregate_relative_error": relative(float(predicted.sum())),
+        "predicted_total": predicted_total,
+        "aggregate_relative_error": predicted_total / actual_total - 1,
         "mae_per_customer": float(np.mean(np.abs(predicted - actual))),
-        "predicted_total_unconditional": float(unconditional.sum()),
-        "aggregate_relative_error_unconditional": relative(float(unconditional.sum())),
+        "predicted_total_unconditional": unconditional_total,
+        "aggregate_relative_error_unconditional": unconditional_total / actual_total - 1,
     }
 
 

@@ -20,6 +20,7 @@ from pipeline.scoring.clv import (
     BGNBDFit,
     GammaGammaFit,
     InsufficientDataError,
+    _BLOCK_ROWS,
     _BGNBDObjective,
     bgnbd_log_likelihood,
     clv_decile_lift,
@@ -369,6 +370,25 @@ def test_compress_rows_equals_numpy_unique(rows):
     np.testing.assert_array_equal(weights[order], counts)
 
 
+def test_objective_spans_blocks_and_its_derivatives_match_finite_differences():
+    rng = np.random.default_rng(3)
+    n = 3 * _BLOCK_ROWS
+    T = rng.uniform(1, 60, n)
+    x = rng.poisson(3.0, n).astype(float)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    objective = _BGNBDObjective(*compress_rows(x, t_x, T))
+    params = np.array([0.7, 5.0, 0.6, 3.0])
+
+    f, g, h = objective(params)
+
+    assert -f * objective.n == pytest.approx(bgnbd_log_likelihood(params, x, t_x, T), rel=1e-12)
+    step = 1e-6 * params
+    for k in range(4):
+        up, down = objective(params + np.eye(4)[k] * step[k]), objective(params - np.eye(4)[k] * step[k])
+        assert g[k] == pytest.approx((up[0] - down[0]) / (2 * step[k]), rel=1e-5, abs=1e-9)
+        np.testing.assert_allclose(h[k], (up[1] - down[1]) / (2 * step[k]), rtol=1e-5, atol=1e-9)
+
+
 def test_fit_matches_row_likelihood_and_survives_huge_frequencies():
     rng = np.random.default_rng(7)
     x = rng.poisson(1.5, 500).astype(float)
@@ -381,6 +401,30 @@ def test_fit_matches_row_likelihood_and_survives_huge_frequencies():
     assert fit.converged
     assert fit.log_likelihood == pytest.approx(bgnbd_log_likelihood((fit.r, fit.alpha, fit.a, fit.b), x, t_x, T))
     assert np.all(np.isfinite(expected_purchases(fit, 52, x, t_x, T)))
+
+
+def test_penalizer_shrinks_parameters():
+    rng = np.random.default_rng(11)
+    T = rng.uniform(10, 52, 400)
+    x = rng.poisson(2.0, 400).astype(float)
+    t_x = np.where(x > 0, T * rng.uniform(0.1, 1, 400), 0.0)
+
+    plain, penalised = fit_bgnbd(x, t_x, T), fit_bgnbd(x, t_x, T, penalizer=0.1)
+
+    def squares(fit: BGNBDFit) -> float:
+        return fit.r**2 + fit.alpha**2 + fit.a**2 + fit.b**2
+
+    assert penalised.converged
+    assert squares(penalised) < squares(plain)
+    assert penalised.log_likelihood < plain.log_likelihood
+
+
+def test_decile_lift_on_a_known_ranking():
+    actual = np.arange(1.0, 101.0)
+    lift = clv_decile_lift(actual * 2, actual)
+    assert lift["top_decile_lift"] == pytest.approx(95.5 / 50.5)
+    assert lift["decile_10_actual_mean"] == 5.5
+    assert lift["decile_01_predicted_mean"] == 191.0
 
 
 # --------------------------------------------------------------------------
@@ -400,6 +444,9 @@ def test_insufficient_data_is_reported():
         fit_sbg([0.8])
     with pytest.raises(InsufficientDataError):
         clv_decile_lift([1.0, 2.0], [1.0, 0.0])
+    summary = pl.DataFrame({"frequency": [1, 0], "recency": [2.0, 0.0], "T": [5.0, 5.0]})
+    with pytest.raises(InsufficientDataError, match="holdout purchase"):
+        holdout_check(CDNOW_BGNBD, summary, [0, 0], 10.0)
 
 
 def test_invalid_inputs_are_rejected():

@@ -120,7 +120,7 @@ def main() -> None:
     for name, mine, other in zip(PARAMS, ours, theirs):
         print(f"{name:8}{mine:12.6f}{other:12.6f}{mine / other - 1:12.2e}")
     ll_ours, ll_theirs = bgnbd_log_likelihood(ours, x, t_x, T), bgnbd_log_likelihood(theirs, x, t_x, T)
-    print(f"log-likelihood: ours {ll_ours:.4f}, lifetimes {ll_theirs:.4f} (ours - lifetimes = {ll_ours - ll_theirs:.4f})")
+    print(f"log-likelihood: ours {ll_ours:.4f}, lifetimes {ll_theirs:.4f} (ours - lifetimes = {ll_ours - ll_theirs:.2e})")
     print(
         f"time: ours {statistics.median(our_seconds):.3f} s (median), lifetimes {their_seconds:.3f} s, "
         f"lifetimes / ours = {their_seconds / statistics.median(our_seconds):.1f}x"

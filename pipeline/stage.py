@@ -4,7 +4,6 @@ Every landed row ends in exactly one of the two, per batch date, and the counts 
 """
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,6 @@ from pipeline.extract import write_atomic
 from pipeline.schemas import LINEAGE, SCHEMAS
 from pipeline.validate import ROW_ID, failures_frame, run_suite
 
-log = logging.getLogger(__name__)
 QUARANTINE_COLUMNS = ["source", "batch_date", "load_id", "source_file", "source_row_number", "reason_code", "reason_detail", "raw_record"]
 PII_COLUMNS = {"email": std.mask_email, "phone": std.mask_phone}
 
@@ -65,7 +63,6 @@ def standardize_kind(kind: str, typed: pl.DataFrame, ctx: StageContext) -> pl.Da
 def raw_records(raw: pl.DataFrame) -> pl.DataFrame:
     """The original row as JSON text, PII masked, keyed by row id."""
     data = [c for c in raw.columns if not c.startswith("_")]
-    
     masked = raw.with_columns(fn(raw[c]).alias(c) for c, fn in PII_COLUMNS.items() if c in data)
     return masked.select(ROW_ID, pl.struct(data).struct.json_encode().alias("raw_record"))
 

@@ -13,7 +13,8 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from pipeline.kinds import KINDS
 
-WAREHOUSE_TABLES = ["fct_order_line", "dim_customer", "customer_score_daily", "customer_pyramid_daily"]
+WAREHOUSE_TABLES = ["fct_order_line", "fct_survey_response", "fct_survey_answer", "fct_complaint", "dim_customer",
+                    "customer_score_daily", "customer_pyramid_daily", "quarantine", "dq_validation_result"]
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True}
 
 
@@ -56,8 +57,9 @@ def crm_daily():
     for kind in KINDS:
         landed = extract.override(task_id=f"extract_{kind}")(kind)
         staged[kind] = stage.override(task_id=f"stage_{kind}")(kind, landed)
-        if kind != "customers":  # checked against the customers staged first
-            staged["customers"] >> staged[kind]
+    # Referential checks look back: orders against the customer master, surveys and complaints
+    # against the master or, without one, against the customers seen in orders.
+    staged["customers"] >> staged["orders"] >> [staged["surveys"], staged["complaints"]]
     results = list(staged.values())
     load(results, score(results))
 

@@ -5,6 +5,8 @@ warehouse validates the same way: in memory, with COMPLETE results for row-level
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 from dataclasses import dataclass
@@ -17,6 +19,8 @@ from pipeline.settings import PROJECT_ROOT
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 ROW_ID = "_rid"
+RESULT_SCHEMA = {"expectation": pl.String, "column_name": pl.String, "is_success": pl.Boolean,
+                 "unexpected_count": pl.Int64, "element_count": pl.Int64}
 _DEFAULT_REASONS = {
     "expect_column_values_to_not_be_null": "missing_value",
     "expect_column_values_to_be_between": "out_of_range",
@@ -54,37 +58,65 @@ def _quiet_gx():
     # GX logs ~200 INFO lines on import once Airflow has configured logging.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
+
+    return gx
+
+
+@contextlib.contextmanager
+def _gx_context(root: Path | None):
+    """A file context under `root` (results and Data Docs persist) or an ephemeral one.
+
+    GX keeps its datasource config in one YAML file; stage tasks of different sources run in
+    parallel, so they take turns on a file lock.
+    """
+    gx = _quiet_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context
+    if root is None:
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        yield context
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        context = gx.get_context(mode="file", project_root_dir=str(root))
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        yield context
 
 
-def run_suite(kind: str, frame: pl.DataFrame, interval_end: datetime) -> ValidationReport:
-    """Validates `frame` (which must carry a unique `_rid`) against expectations/<kind>.json."""
+def run_suite(kind: str, frame: pl.DataFrame, interval_end: datetime, gx_root: Path | None = None,
+              run_name: str | None = None) -> ValidationReport:
+    """Validates `frame` (which must carry a unique `_rid`) against expectations/<kind>.json through a
+    checkpoint; with `gx_root`, its results also go to the file store and the Data Docs site."""
     import pandas as pd
+    from great_expectations.checkpoint import Checkpoint, UpdateDataDocsAction
     from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.core.validation_definition import ValidationDefinition
 
-    suite_doc = load_suite(kind)
-    context = _quiet_gx()
-    suite = context.suites.add(ExpectationSuite(**suite_doc))
-    batch = (
-        context.data_sources.add_pandas(f"{kind}_source")
-        .add_dataframe_asset(kind)
-        .add_batch_definition_whole_dataframe("run")
-        .get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-    )
-    outcome = batch.validate(
-        suite,
-        expectation_parameters={"interval_end": pd.Timestamp(interval_end)},
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": [ROW_ID],
-            "return_unexpected_index_query": False,
-        },
-    )
-    return _report(kind, outcome.results, frame.height)
+    with _gx_context(gx_root) as context:
+        suite = context.suites.add_or_update(ExpectationSuite(**load_suite(kind)))
+        source = context.data_sources.add_or_update_pandas("crm_staging")
+        asset = next((a for a in source.assets if a.name == kind), None) or source.add_dataframe_asset(kind)
+        batch = next((b for b in asset.batch_definitions if b.name == "landed"), None) or (
+            asset.add_batch_definition_whole_dataframe("landed")
+        )
+        definition = context.validation_definitions.add_or_update(ValidationDefinition(name=kind, data=batch, suite=suite))
+        actions = [UpdateDataDocsAction(name="data_docs")] if gx_root else []
+        checkpoint = context.checkpoints.add_or_update(Checkpoint(
+            name=kind, validation_definitions=[definition], actions=actions,
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID],
+                           "return_unexpected_index_query": False},
+        ))
+        outcome = checkpoint.run(
+            batch_parameters={"dataframe": frame.to_pandas()},
+            expectation_parameters={"interval_end": pd.Timestamp(interval_end)},
+            # Named after the data interval, never now(): a re-run overwrites its own results.
+            run_id=RunIdentifier(run_name=run_name or kind, run_time=interval_end),
+        )
+    (result,) = outcome.run_results.values()
+    return _report(kind, result.results, frame.height)
 
 
 def _report(kind: str, results, height: int) -> ValidationReport:
@@ -112,9 +144,7 @@ def _report(kind: str, results, height: int) -> ValidationReport:
         failures.append(RowFailure(spec["type"], column, reason, [int(i[ROW_ID]) for i in index]))
     if broken:
         raise ContractError(f"{kind}: table-level expectations failed: {'; '.join(broken)}")
-    schema = {"expectation": pl.String, "column_name": pl.String, "is_success": pl.Boolean,
-              "unexpected_count": pl.Int64, "element_count": pl.Int64}
-    return ValidationReport(pl.DataFrame(rows, schema=schema), failures)
+    return ValidationReport(pl.DataFrame(rows, schema=RESULT_SCHEMA), failures)
 
 
 def failures_frame(failures: list[RowFailure]) -> pl.DataFrame:

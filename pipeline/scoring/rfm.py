@@ -7,10 +7,12 @@ import polars as pl
 
 
 def completed_lines_as_of(order_lines: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
-    """Completed lines ordered on or before the as-of date (UTC); cancellations and returns excluded."""
+    """Completed lines of known customers ordered on or before the as-of date (UTC); cancellations,
+    returns and guest orders excluded."""
     end = pl.datetime(as_of.year, as_of.month, as_of.day, time_zone="UTC") + pl.duration(days=1)
     return order_lines.filter(
         (pl.col("status") == "completed") & (pl.col("ordered_at") < end) & (pl.col("quantity") > 0)
+        & pl.col("customer_id").is_not_null()
     )
 
 

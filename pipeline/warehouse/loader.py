@@ -18,18 +18,20 @@ from pipeline.warehouse import table_columns
 def replace_partitions(
     conn: sa.Connection,
     table: str,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | None,
     *,
     key: str | None,
     keys: Sequence[Any] = (),
     scope: sa.ColumnElement[bool] | None = None,
 ) -> int:
-    """Replace rows whose `key` is in `keys` (all rows when key is None), within `scope`, with `frame`."""
+    """Replace rows whose `key` is in `keys` (all rows when key is None), within `scope`, with `frame`
+    (None: the partitions are now empty)."""
     columns = table_columns(conn, table)
     if not columns:
         raise LookupError(f"warehouse table {table!r} does not exist; run the schema setup first")
+    frame = frame if frame is not None else pl.DataFrame()
     missing = [c for c in columns if c not in frame.columns]
-    if missing:
+    if missing and frame.height:
         raise ValueError(f"frame for {table} lacks columns {missing}")
     target = sa.table(table, *(sa.column(c) for c in columns))
     delete = sa.delete(target) if scope is None else sa.delete(target).where(scope)
@@ -62,7 +64,9 @@ def _insert_postgresql(conn: sa.Connection, table: str, frame: pl.DataFrame) -> 
     """COPY from Polars' CSV writer: about 20x faster here than pandas to_sql."""
     name, cols = _quoted(conn, table, frame.columns)
     buffer = io.BytesIO()
-    frame.write_csv(buffer, include_header=False, null_value=r"\N", datetime_format="%Y-%m-%d %H:%M:%S%.f%:z")
+    # Quoting every text value keeps a literal "\N" in a comment from being read as NULL.
+    frame.write_csv(buffer, include_header=False, null_value=r"\N", quote_style="non_numeric",
+                    datetime_format="%Y-%m-%d %H:%M:%S%.f%:z")
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv, NULL '\\N')") as copy:
         view = buffer.getbuffer()

@@ -1,8 +1,10 @@
--- One row per order line as exported, amounts also in the base currency.
+-- One row per order line (latest version in its batch), amounts also in the base currency.
+-- Cancellation and return lines keep their signed quantity; customer_id is null on guest orders.
 CREATE TABLE IF NOT EXISTS fct_order_line (
     order_id VARCHAR NOT NULL,
     line_number INTEGER NOT NULL,
-    customer_id VARCHAR NOT NULL,
+    customer_id VARCHAR,
+    customer_match VARCHAR,
     ordered_at TIMESTAMPTZ NOT NULL,
     product_id VARCHAR,
     category VARCHAR,
@@ -16,6 +18,7 @@ CREATE TABLE IF NOT EXISTS fct_order_line (
     status VARCHAR NOT NULL,
     is_cancelled BOOLEAN NOT NULL,
     is_returned BOOLEAN NOT NULL,
+    customer_country VARCHAR,
     batch_date DATE NOT NULL,
     load_id VARCHAR NOT NULL,
     source_file VARCHAR NOT NULL,

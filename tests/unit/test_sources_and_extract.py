@@ -3,7 +3,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from pipeline.extract import SourceMissingError, days_to_extract, extract, load_id_for
+from pipeline.extract import SourceMissingError, content_digest, days_to_extract, extract
 from pipeline.sources import SourceConfigError, load_sources
 
 D = date.fromisoformat
@@ -22,7 +22,15 @@ def test_relative_base_dir_resolves_next_to_the_config(tmp_path):
 
 @pytest.mark.parametrize("body,message", [
     ("sources:\n  refunds:\n    path: r_{date}.csv\n", "unknown source kinds"),
-    ("sources:\n  orders:\n    path: o.csv\n", "exactly one {date}"),
+    ("sources:\n  orders:\n    path: o_{date}_{date}.csv\n", "at most one {date}"),
+    ("sources:\n  orders:\n    format: csv\n", "exactly one of `path` or `database`"),
+    ("sources:\n  orders:\n    path: o.csv\n    columns: {amount: Total}\n", "not canonical orders columns"),
+    ("sources:\n  orders:\n    path: o.csv\n    timezone: Mars/Olympus\n", "unknown time zone"),
+    ("sources:\n  orders:\n    path: o.csv\n    derive: {line_number: 'ROW_NUMBER( OVER'}\n", "not a valid SQL expression"),
+    ("sources:\n  orders:\n    path: o.csv\n    missing_customer: drop\n", "missing_customer must be one of"),
+    ("sources:\n  surveys:\n    path: s.csv\n", "likert.measures is required"),
+    ("sources:\n  surveys:\n    path: s.csv\n    likert: {scale: [5, 1], measures: {satisfaction: [q1]}}\n", "low < high"),
+    ("sources:\n  orders:\n    path: o.csv\n    colums: {}\n", "unknown keys \\['colums'\\]"),
     ("sources:\n  orders:\n    path: o_{date}.csv\n    format: xml\n", "format must be one of"),
     ("sources:\n  orders:\n    path: o_{date}.csv\n    encoding: latin-9\n", "encoding must be one of"),
     ("base_dir: ${CRM_TEST_UNSET_VARIABLE}\nsources: {}\n", "CRM_TEST_UNSET_VARIABLE is not set"),
@@ -44,18 +52,20 @@ def test_days_after_the_watermark_and_the_run_date_itself():
 
 def test_extract_lands_text_with_lineage(tmp_path):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "o_2025-01-01.csv").write_text("order_id,quantity\nA,1\nB,x\n", encoding="gb18030")
+    header = "order_id,line_number,ordered_at,quantity,unit_price,currency\n"
+    (tmp_path / "in" / "o_2025-01-01.csv").write_text(header + "甲,1,2025-01-01,1,2,CNY\nB,1,2025-01-01,x,2,CNY\n", encoding="gb18030")
     source = load_sources(write_config(tmp_path, "base_dir: in\nsources:\n  orders:\n    path: o_{date}.csv\n    encoding: gb18030\n"))["orders"]
     out = extract(source, None, D("2025-01-01"), tmp_path / "landing")
     landed = pl.read_parquet(out["path"])
-    assert out["rows"] == 2 and landed["quantity"].to_list() == ["1", "x"]
+    assert out["rows"] == 2 and landed["quantity"].to_list() == ["1", "x"] and landed["order_id"][0] == "甲"
     assert landed["_row_number"].to_list() == [1, 2] and landed["_source_file"][0] == "o_2025-01-01.csv"
-    assert out["batches"][0]["load_id"] == load_id_for("orders", D("2025-01-01"), tmp_path / "in" / "o_2025-01-01.csv")
+    data = (tmp_path / "in" / "o_2025-01-01.csv").read_bytes()
+    assert out["batches"][0]["load_id"] == content_digest("orders", D("2025-01-01"), data)
 
 
 def test_no_new_day_succeeds_empty_but_a_missing_source_fails(tmp_path):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "o_2025-01-01.csv").write_text("order_id\nA\n")
+    (tmp_path / "in" / "o_2025-01-01.csv").write_text("order_id,line_number,ordered_at,quantity,unit_price,currency\n")
     source = load_sources(write_config(tmp_path, "base_dir: in\nsources:\n  orders:\n    path: o_{date}.csv\n"))["orders"]
     assert extract(source, D("2025-01-01"), D("2025-01-02"), tmp_path / "landing")["batches"] == []
     gone = load_sources(write_config(tmp_path, "base_dir: nowhere\nsources:\n  orders:\n    path: o_{date}.csv\n"))["orders"]

@@ -4,10 +4,12 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
+from pipeline.sources import SourceConfig
 from pipeline.stage import QuarantineThresholdError, StageContext, check_quarantine_share, stage
 
 RATES = pl.DataFrame({"currency": ["USD", "CNY"], "rate_to_base": [1.0, 0.14]})
-CTX = StageContext(datetime(2026, 1, 1, tzinfo=timezone.utc), RATES, pl.Series(["C1", "C2"]), "salt")
+END = datetime(2026, 1, 1, tzinfo=timezone.utc)
+CTX = StageContext(SourceConfig("orders", path_template="o.csv"), END, RATES, pl.Series(["C1", "C2"]), None, "salt")
 
 
 def landed(rows: list[dict]) -> pl.DataFrame:
@@ -24,7 +26,7 @@ def landed(rows: list[dict]) -> pl.DataFrame:
 def test_each_defect_is_quarantined_with_its_reason():
     rows = [
         {"order_id": "O1"},
-        {"order_id": "O2", "quantity": "-3"},
+        {"order_id": "O2", "quantity": "-3"},  # negative, but not marked as a cancellation or return
         {"order_id": "O3", "customer_id": "C404"},
         {"order_id": "O4", "unit_price": "N/A"},
         {"order_id": "O5", "currency": "XXX"},
@@ -32,18 +34,20 @@ def test_each_defect_is_quarantined_with_its_reason():
         {"order_id": "O7", "status": "lost"},
         {"order_id": "O1"},  # exact copy of the first row
     ]
-    accepted, quarantine, results = stage("orders", landed(rows), CTX)
+    staged = stage("orders", landed(rows), CTX)
+    accepted, quarantine, results = staged.accepted, staged.quarantine, staged.results
     assert accepted["order_id"].to_list() == ["O1"]
     reasons = dict(quarantine.select("source_row_number", "reason_code").rows())
-    assert reasons == {2: "out_of_range", 3: "unknown_customer", 4: "parse_error", 5: "unknown_currency",
+    assert reasons == {2: "negative_quantity_without_return", 3: "unknown_customer", 4: "parse_error", 5: "unknown_currency",
                        6: "dated_after_interval", 7: "not_in_accepted_values", 8: "exact_duplicate"}
     assert accepted.height + quarantine.height == len(rows)
     assert quarantine["raw_record"].str.contains('"order_id":').all()
-    assert not results.filter(pl.col("column_name") == "quantity")["is_success"][0]
+    assert not results.filter(pl.col("column_name") == "is_quantity_sign_consistent")["is_success"][0]
 
 
 def test_accepted_rows_are_warehouse_ready():
-    accepted, quarantine, _ = stage("orders", landed([{"currency": "CNY", "quantity": "2", "unit_price": "100"}]), CTX)
+    staged = stage("orders", landed([{"currency": "CNY", "quantity": "2", "unit_price": "100"}]), CTX)
+    accepted, quarantine = staged.accepted, staged.quarantine
     row = accepted.row(0, named=True)
     assert quarantine.height == 0
     assert row["line_amount"] == pytest.approx(28.0) and row["unit_price_amount"] == 100.0
@@ -58,8 +62,8 @@ def test_quarantined_pii_is_masked():
     frame = pl.DataFrame(rows).with_columns(
         pl.lit("c.csv").alias("_source_file"), pl.lit(1, pl.Int64).alias("_row_number"), pl.lit("L").alias("_load_id"),
         pl.lit("2025-12-01").alias("_batch_date"))
-    ctx = StageContext(CTX.interval_end, RATES, None, "salt")
-    _, quarantine, _ = stage("customers", frame, ctx)
+    ctx = StageContext(SourceConfig("customers", path_template="c.csv"), END, RATES, None, None, "salt")
+    quarantine = stage("customers", frame, ctx).quarantine
     record = quarantine["raw_record"][0]
     assert quarantine["reason_code"][0] == "dated_after_interval"
     assert "Li.Wei@" not in record and "13812345678" not in record and "L***@example.cn" in record

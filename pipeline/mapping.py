@@ -1,0 +1,97 @@
+"""Source columns -> canonical columns, as the source config says. Pure Polars; values stay text."""
+from __future__ import annotations
+
+import difflib
+
+import polars as pl
+
+from pipeline.schemas import SCHEMAS
+from pipeline.sources import SourceConfig, expand_items
+
+ITEM_PREFIX = "item:"  # Likert answers travel under this prefix until they are scored
+
+
+class SchemaDriftError(ValueError):
+    """The export lacks a column the config maps or the schema requires: renamed or dropped upstream."""
+
+
+def data_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c in frame.columns if not c.startswith("_")]
+
+
+def check_columns(frame: pl.DataFrame, source: SourceConfig, where: str) -> None:
+    """Fails fast, naming the file and the nearest column names, before any row is staged."""
+    present = data_columns(frame)
+    if not present:
+        return
+    schema = SCHEMAS[source.kind]
+    wanted = {source.columns[c]: c for c in source.columns}
+    for canonical in schema.required:
+        if canonical not in source.columns and canonical not in source.derive and canonical not in source.constants:
+            wanted.setdefault(canonical, canonical)
+    wanted |= {col: f"cancellation marker" for col in _marker_columns(source)}
+    missing = [col for col in wanted if col not in present]
+    if missing:
+        hints = "; ".join(
+            f"{col!r} ({wanted[col]})" + (f", did you mean {close[0]!r}?" if (close := difflib.get_close_matches(col, present, 1, 0.6)) else "")
+            for col in missing
+        )
+        raise SchemaDriftError(f"{source.kind}: {where} lacks {hints}. Columns found: {present}")
+    if source.likert:
+        expand_items(source.likert, present)
+
+
+def _marker_columns(source: SourceConfig) -> list[str]:
+    rule = source.cancellations
+    return [c for c in (rule.status_column, rule.id_column) if c] if rule else []
+
+
+def apply_mapping(raw: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
+    """The canonical columns as text (absent optional ones null), Likert items, and the `_` columns."""
+    schema = SCHEMAS[source.kind]
+    present = data_columns(raw)
+    missing = [pl.when(pl.col(c).str.strip_chars().is_in(list(source.missing_values))).then(None).otherwise(pl.col(c)).alias(c)
+               for c in present] if source.missing_values else []
+    frame = raw.with_columns(missing)
+    targets = [*schema.columns, *schema.identity_columns]
+    exprs = [_canonical(c, source, present).alias(c) for c in targets]
+    if source.kind == "orders":
+        exprs = [e for e, c in zip(exprs, targets) if c != "status"] + [order_status(source, present).alias("status")]
+    items = expand_items(source.likert, present) if source.likert else {}
+    item_exprs = [pl.col(i).alias(ITEM_PREFIX + i) for i in dict.fromkeys(i for v in items.values() for i in v)]
+    lineage = [c for c in frame.columns if c.startswith("_")]
+    return frame.select(*exprs, *item_exprs, *lineage)
+
+
+def _canonical(column: str, source: SourceConfig, present: list[str]) -> pl.Expr:
+    if column in source.constants:
+        return pl.lit(source.constants[column], pl.String)
+    if column in source.derive:
+        return pl.sql_expr(source.derive[column]).cast(pl.String)
+    name = source.columns.get(column, column)
+    return pl.col(name).cast(pl.String) if name in present else pl.lit(None, pl.String)
+
+
+def order_status(source: SourceConfig, present: list[str]) -> pl.Expr:
+    """completed / cancelled / returned from the export's status values and/or an id prefix such as 'C'."""
+    rule = source.cancellations
+    status_col = (rule.status_column if rule and rule.status_column else None) or source.columns.get("status", "status")
+    status = pl.col(status_col).str.strip_chars().str.to_lowercase() if status_col in present else pl.lit("completed")
+    if rule and rule.status_values:
+        mapped = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
+        for canonical, values in rule.status_values.items():
+            mapped = mapped.when(status.is_in([v.lower() for v in values])).then(pl.lit(canonical))
+        status = mapped.otherwise(status)
+    if rule and rule.id_prefix:
+        status = pl.when(pl.col(rule.id_column).str.strip_chars().str.starts_with(rule.id_prefix)).then(
+            pl.lit(rule.id_status)
+        ).otherwise(status)
+    return pl.when(status.is_null() | (status == "")).then(pl.lit("completed")).otherwise(status)
+
+
+def likert_items(frame: pl.DataFrame, source: SourceConfig) -> dict[str, list[str]]:
+    """Measure -> item columns (with the prefix) as they are in a mapped frame."""
+    if not source.likert:
+        return {}
+    present = [c.removeprefix(ITEM_PREFIX) for c in frame.columns if c.startswith(ITEM_PREFIX)]
+    return {m: [ITEM_PREFIX + i for i in items] for m, items in expand_items(source.likert, present).items()}

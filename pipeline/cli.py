@@ -69,6 +69,8 @@ def run_dag(run_date: date) -> str:
     end = interval_end(run_date)
     dag = load_dag()
     result = dag.test(logical_date=end, run_after=end)
+    if not result.get_task_instances():  # Airflow calls a run with no task "success"
+        return "no task ran (is --ds before the DAG's start_date?)"
     return str(result.state)
 
 
@@ -120,7 +122,8 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
     with engine.connect() as conn:
-        text = summary.render(summary.row_counts(conn), summary.pyramid(conn, args.as_of), args.as_of)
+        text = summary.render(summary.row_counts(conn), summary.pyramid(conn, args.as_of), args.as_of,
+                              summary.sources(conn), summary.reasons(conn))
     engine.dispose()
     print(text)
     return 0

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.mapping import check_columns
-from pipeline.schemas import RAW_FIELDS, READ_ERROR
+from pipeline.mapping import canonical_column, check_columns, data_columns
+from pipeline.schemas import RAW_FIELDS, READ_ERROR, SCHEMAS
 from pipeline.sources import DatabaseLocation, SourceConfig
 from pipeline.standardize import parse_timestamp
 
@@ -127,10 +127,40 @@ def _parse_csv_exact(text: str, header: list[str], delimiter: str) -> pl.DataFra
             rows.append(fields), errors.append(None), raw.append(None)
         else:
             rows.append([None] * width)
-            errors.append(f"{len(fields)} fields where the header has {width}")
+            errors.append(f"ragged_row: {len(fields)} fields where the header has {width}")
             raw.append(json.dumps(fields, ensure_ascii=False))
     columns = list(zip(*rows)) if rows else [()] * width
     frame = pl.DataFrame({h: pl.Series(h, c, dtype=pl.String) for h, c in zip(header, columns)})
+    return frame.with_columns(pl.Series(READ_ERROR, errors, dtype=pl.String), pl.Series(RAW_FIELDS, raw, dtype=pl.String))
+
+
+def parse_jsonl(text: str) -> pl.DataFrame:
+    """One record per line, values as text; a line that is not a JSON object is kept, flagged."""
+    try:
+        frame = _as_text(pl.read_ndjson(io.BytesIO(text.encode("utf-8")), infer_schema_length=None))
+    except Exception:  # Polars rejects the whole file for one bad line; find it line by line
+        return _parse_jsonl_exact(text)
+    return frame.with_columns(pl.lit(None, pl.String).alias(READ_ERROR), pl.lit(None, pl.String).alias(RAW_FIELDS))
+
+
+def _parse_jsonl_exact(text: str) -> pl.DataFrame:
+    records, errors, raw = [], [], []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            problem = None if isinstance(record, dict) else "malformed_json: the line is JSON but not an object"
+        except json.JSONDecodeError as exc:
+            record, problem = None, f"malformed_json: {exc.msg} at column {exc.colno}"
+        if problem:
+            records.append({}), errors.append(problem), raw.append(json.dumps([line], ensure_ascii=False))
+        else:
+            records.append({k: v if isinstance(v, str) or v is None else json.dumps(v, ensure_ascii=False)
+                            for k, v in record.items()})
+            errors.append(None), raw.append(None)
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    frame = pl.DataFrame({c: pl.Series(c, [r.get(c) for r in records], dtype=pl.String) for c in columns})
     return frame.with_columns(pl.Series(READ_ERROR, errors, dtype=pl.String), pl.Series(RAW_FIELDS, raw, dtype=pl.String))
 
 
@@ -152,9 +182,8 @@ def read_file(source: SourceConfig, path: Path) -> tuple[pl.DataFrame, bytes]:
         if source.format == "csv":
             return parse_csv(decode(data, source.encoding, path.name), source.delimiter), data
         if source.format == "jsonl":
-            text = decode(data, source.encoding, path.name)
-            frame = pl.read_ndjson(io.BytesIO(text.encode("utf-8")), infer_schema_length=None)
-        elif source.format == "parquet":
+            return parse_jsonl(decode(data, source.encoding, path.name)), data
+        if source.format == "parquet":
             frame = pl.read_parquet(io.BytesIO(data))
         else:
             frame = pl.read_excel(io.BytesIO(data), sheet_name=source.sheet, infer_schema_length=0)
@@ -211,15 +240,12 @@ def event_dates(frame: pl.DataFrame, source: SourceConfig) -> pl.Series:
     """The UTC date of each row's event; a row whose timestamp cannot be read takes the date of the
     row before it in the export (or after it, at the start), so it lands in exactly one batch and is
     quarantined there."""
-    column = source.event_column
-    if column not in frame.columns:
-        raise SourceReadError(f"{source.kind}: the event column {column!r} is not in the export")
-    parsed = frame.select(
-        parse_timestamp(pl.col(column), source.datetime_formats, source.timezone).dt.date().alias(BATCH)
-    )[BATCH]
+    event = canonical_column(SCHEMAS[source.kind].event_at, source, data_columns(frame))
+    # with_columns, not select: a constant event date must broadcast to every row
+    parsed = frame.with_columns(parse_timestamp(event, source.datetime_formats, source.timezone).dt.date().alias(BATCH))[BATCH]
     filled = parsed.fill_null(strategy="forward").fill_null(strategy="backward")
     if filled.null_count():
-        raise SourceReadError(f"{source.kind}: no row has a readable {column!r}; check `datetime_formats`")
+        raise SourceReadError(f"{source.kind}: no row has a readable {source.event_column!r}; check `datetime_formats`")
     return filled
 
 

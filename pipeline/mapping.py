@@ -29,16 +29,26 @@ def check_columns(frame: pl.DataFrame, source: SourceConfig, where: str) -> None
     for canonical in schema.required:
         if canonical not in source.columns and canonical not in source.derive and canonical not in source.constants:
             wanted.setdefault(canonical, canonical)
-    wanted |= {col: f"cancellation marker" for col in _marker_columns(source)}
+    wanted |= {col: "cancellation marker" for col in _marker_columns(source)}
     missing = [col for col in wanted if col not in present]
     if missing:
-        hints = "; ".join(
-            f"{col!r} ({wanted[col]})" + (f", did you mean {close[0]!r}?" if (close := difflib.get_close_matches(col, present, 1, 0.6)) else "")
-            for col in missing
-        )
+        hints = "; ".join(f"{col!r} ({wanted[col]}){_nearest(col, present)}" for col in missing)
         raise SchemaDriftError(f"{source.kind}: {where} lacks {hints}. Columns found: {present}")
     if source.likert:
         expand_items(source.likert, present)
+
+
+def _nearest(column: str, present: list[str]) -> str:
+    """A hint for a renamed column: same letters ignoring case and punctuation first, then a close spelling."""
+    def key(name: str) -> str:
+        return "".join(ch for ch in name.lower() if ch.isalnum())
+
+    same = [p for p in present if key(p) == key(column)]
+    close = same or difflib.get_close_matches(column.lower(), [p.lower() for p in present], 1, 0.6)
+    if not close:
+        return ""
+    match = same[0] if same else next(p for p in present if p.lower() == close[0])
+    return f", did you mean {match!r}?"
 
 
 def _marker_columns(source: SourceConfig) -> list[str]:
@@ -54,7 +64,7 @@ def apply_mapping(raw: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
                for c in present] if source.missing_values else []
     frame = raw.with_columns(missing)
     targets = [*schema.columns, *schema.identity_columns]
-    exprs = [_canonical(c, source, present).alias(c) for c in targets]
+    exprs = [canonical_column(c, source, present).alias(c) for c in targets]
     if source.kind == "orders":
         exprs = [e for e, c in zip(exprs, targets) if c != "status"] + [order_status(source, present).alias("status")]
     items = expand_items(source.likert, present) if source.likert else {}
@@ -63,7 +73,8 @@ def apply_mapping(raw: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     return frame.select(*exprs, *item_exprs, *lineage)
 
 
-def _canonical(column: str, source: SourceConfig, present: list[str]) -> pl.Expr:
+def canonical_column(column: str, source: SourceConfig, present: list[str]) -> pl.Expr:
+    """A canonical column's text: a constant, a derived expression, the mapped or same-named column, or null."""
     if column in source.constants:
         return pl.lit(source.constants[column], pl.String)
     if column in source.derive:

@@ -78,5 +78,5 @@ SCHEMAS: dict[str, SourceSchema] = {
 }
 assert tuple(SCHEMAS) == KINDS
 LINEAGE = ["_source_file", "_row_number", "_load_id", "_batch_date"]
-READ_ERROR = "_read_error"  # set by the reader on rows it could not split into fields (ragged CSV rows)
+READ_ERROR = "_read_error"  # "<reason_code>: <detail>" on records the reader could not split (ragged CSV, bad JSON)
 RAW_FIELDS = "_raw_fields"  # the original fields of such rows, as JSON, for the quarantine

@@ -141,7 +141,9 @@ def _unreadable(raw: pl.DataFrame) -> pl.DataFrame:
     if READ_ERROR not in raw.columns:
         return pl.DataFrame(schema={ROW_ID: pl.Int64, "reason_code": pl.String, "reason_detail": pl.String})
     return raw.filter(pl.col(READ_ERROR).is_not_null()).select(
-        ROW_ID, pl.lit("ragged_row").alias("reason_code"), pl.col(READ_ERROR).alias("reason_detail")
+        ROW_ID,  # the reader writes "<reason_code>: <detail>"
+        pl.col(READ_ERROR).str.split_exact(": ", 1).struct.field("field_0").alias("reason_code"),
+        pl.col(READ_ERROR).str.split_exact(": ", 1).struct.field("field_1").alias("reason_detail"),
     )
 
 

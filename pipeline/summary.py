@@ -20,9 +20,23 @@ def pyramid(conn: sa.Connection, as_of: date) -> list[tuple[str, int, float]]:
     return [tuple(r) for r in conn.execute(sa.text(sql_text("queries/pyramid_for_date")), {"as_of": as_of})]
 
 
-def render(counts: dict[str, int], tiers: list[tuple[str, int, float]], as_of: date) -> str:
+def sources(conn: sa.Connection) -> list[tuple]:
+    return [tuple(r) for r in conn.execute(sa.text(sql_text("queries/source_reconciliation")))]
+
+
+def reasons(conn: sa.Connection) -> list[tuple]:
+    return [tuple(r) for r in conn.execute(sa.text(sql_text("queries/quarantine_reasons")))]
+
+
+def render(counts: dict[str, int], tiers: list[tuple[str, int, float]], as_of: date,
+           recon: list[tuple] = (), why: list[tuple] = ()) -> str:
     width = max(map(len, counts))
-    lines = ["Warehouse row counts:"] + [f"  {t:<{width}}  {n:>12,}" for t, n in counts.items()]
+    lines = ["Sources (all batches loaded so far):"]
+    for source, batches, raw, accepted, quarantined in recon:
+        top = ", ".join(f"{code} {n:,}" for s, code, n in why if s == source)
+        lines.append(f"  {source:<11} {batches:>5,} batches  raw {raw:>10,} = accepted {accepted:>10,}"
+                     f" + quarantined {quarantined:>8,}" + (f"  ({top})" if top else ""))
+    lines += ["Warehouse row counts:"] + [f"  {t:<{width}}  {n:>12,}" for t, n in counts.items()]
     lines.append(f"Customer pyramid as of {as_of} (customers, share of 12-month revenue):")
     lines += [f"  {tier:<10} {n:>10,}  {share:6.1%}" for tier, n, share in tiers]
     return "\n".join(lines)

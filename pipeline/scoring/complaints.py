@@ -5,15 +5,15 @@ from datetime import date
 
 import polars as pl
 
+from pipeline.schemas import UTC_TS
 from pipeline.scoring.config import ComplaintConfig
 from pipeline.scoring.guards import end_of, observed_by, status
 
 HOUR_US = 3_600_000_000
-_UTC = pl.Datetime("us", "UTC")
 # Input contract of the staging layer: one row per ticket.
 COMPLAINT_SCHEMA = {
-    "ticket_id": pl.String, "customer_id": pl.String, "order_id": pl.String, "opened_at": _UTC,
-    "first_response_at": _UTC, "resolved_at": _UTC, "category": pl.String, "severity": pl.String,
+    "ticket_id": pl.String, "customer_id": pl.String, "order_id": pl.String, "opened_at": UTC_TS,
+    "first_response_at": UTC_TS, "resolved_at": UTC_TS, "category": pl.String, "severity": pl.String,
     "channel": pl.String, "status": pl.String, "is_reopened": pl.Boolean, "is_timely_response": pl.Boolean,
     "is_disputed": pl.Boolean,
 }

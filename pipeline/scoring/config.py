@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-RATER_DIMENSIONS = ("tangibles", "reliability", "responsiveness", "assurance", "empathy")
+from pipeline.schemas import RATER_DIMENSIONS
+
 SEVERITIES = ("low", "medium", "high", "critical")
 ALERT_SEVERITIES = ("info", "warning", "critical")
 
@@ -51,7 +52,8 @@ class LifecycleConfig:
         object.__setattr__(self, "churn_band_labels", tuple(str(b) for b in self.churn_band_labels))
         _require(0 < self.new_days <= self.active_days <= self.cooling_days <= self.lost_days,
                  "lifecycle thresholds must satisfy 0 < new_days <= active_days <= cooling_days <= lost_days")
-        _require(self.reactivated_days > 0, "reactivated_days must be positive")
+        # A return is recent only while the customer would otherwise count as active.
+        _require(0 < self.reactivated_days <= self.active_days, "reactivated_days must lie in (0, active_days]")
         cuts = self.churn_band_cutoffs
         _require(all(0 < c < 1 for c in cuts) and list(cuts) == sorted(set(cuts)),
                  f"churn_band_cutoffs must be strictly increasing in (0, 1), got {cuts}")

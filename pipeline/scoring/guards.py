@@ -65,7 +65,8 @@ class ClvScores:
 
 CLV_SCHEMA = {
     "customer_id": pl.String, "p_alive": pl.Float64, "expected_purchases": pl.Float64,
-    "expected_average_value": pl.Float64, "clv_amount": pl.Float64, "bgnbd_status": pl.String, "clv_status": pl.String,
+    "expected_average_value": pl.Float64, "clv_amount": pl.Float64, "bgnbd_status": pl.String,
+    "expected_purchases_status": pl.String, "expected_value_status": pl.String, "clv_status": pl.String,
 }
 FIT_SCHEMA = {
     "model": pl.String, "status": pl.String, "parameters": pl.String, "log_likelihood": pl.Float64,
@@ -85,7 +86,8 @@ def _fit_row(model: str, state: str, fit, params: dict[str, float] | None) -> di
 def _guarded(function, *args, **kwargs):
     """(result, 'ok') or (None, reason): a model that cannot be fitted or evaluated must not stop the other scores."""
     try:
-        return function(*args, **kwargs), OK
+        with np.errstate(all="ignore"):  # failures surface as exceptions; their warnings are noise
+            return function(*args, **kwargs), OK
     except InsufficientDataError as error:
         return None, insufficient(error.reason)
     except (ValueError, FloatingPointError) as error:
@@ -100,12 +102,38 @@ def _fitted(fit_function, *args, **kwargs):
     return fit, state
 
 
+def _evaluated(state: str, n: int, function, *args) -> tuple[np.ndarray, str]:
+    """function(*args) when the fit is 'ok'; else, or when it fails, n NaNs and the reason."""
+    values = None
+    if state == OK:
+        values, state = _guarded(function, *args)
+    return (values, state) if state == OK else (np.full(n, np.nan), state)
+
+
+NO_FINITE_SPEND = insufficient("too few repeat purchases for a finite expected spend (Gamma-Gamma p x + q <= 1)")
+
+
+def _spend_scores(fit, state: str, x, m) -> tuple[np.ndarray, np.ndarray]:
+    """Expected value of a future purchase and a status per customer.
+
+    With q <= 1 the fitted spend distribution has no finite mean, so customers with few repeat
+    purchases (p x + q <= 1) get none; the others are still scored.
+    """
+    value, status = np.full(len(x), np.nan), np.full(len(x), state, dtype=object)
+    if state == OK:
+        finite = fit.p * x + fit.q - 1 > 0
+        value[finite] = expected_average_value(fit, x[finite], m[finite])
+        status[~finite] = NO_FINITE_SPEND
+    return value, status
+
+
 def clv_scores(completed: pl.LazyFrame, as_of: date, config: ClvConfig) -> ClvScores:
-    """P(alive), expected purchases and value, discounted CLV per customer, each guarded.
+    """P(alive), expected purchases and value, discounted CLV per customer, each with its own status.
 
     `completed` are purchase lines as of the date (rfm.completed_lines_as_of); guests are left out.
-    BG/NBD gives P(alive) and expected purchases (`bgnbd_status`); CLV also needs Gamma-Gamma
-    (`clv_status` carries whichever reason stops it).
+    `bgnbd_status` covers P(alive), `expected_purchases_status` the BG/NBD forecast,
+    `expected_value_status` the Gamma-Gamma spend (per customer), and `clv_status` whichever of the
+    last two stops the CLV. The fit rows' `status` is the outcome of the fit itself.
     """
     summary = rfm_summary(
         completed.filter(pl.col("customer_id").is_not_null()), customer_col="customer_id", at_col="ordered_at",
@@ -115,41 +143,42 @@ def clv_scores(completed: pl.LazyFrame, as_of: date, config: ClvConfig) -> ClvSc
     m = np.maximum(m, 0.0)
     # Gamma-Gamma is fitted on positive spend only; a repeat buyer whose repeats were free is still
     # scored with its own (zero) mean, which shrinks its expected value towards zero.
-    bgnbd, bgnbd_state = _fitted(
+    bgnbd, bgnbd_fit_state = _fitted(
         fit_bgnbd, x, t_x, T, penalizer=config.bgnbd_penalizer, min_customers=config.bgnbd_min_customers
     )
-    gg, gg_state = _fitted(
+    gg, gg_fit_state = _fitted(
         fit_gamma_gamma, np.where(m > 0, x, 0.0), m, min_repeat_buyers=config.gamma_gamma_min_repeat_buyers
     )
-    alive = purchases = value = clv = None
-    if bgnbd_state == OK:
-        alive, bgnbd_state = _guarded(p_alive, bgnbd, x, t_x, T)
-    if bgnbd_state == OK:
-        purchases, bgnbd_state = _guarded(expected_purchases, bgnbd, config.horizon_periods, x, t_x, T)
-    value_state = gg_state
-    if gg_state == OK:
-        value, value_state = _guarded(expected_average_value, gg, x, m)  # fails when q <= 1: no finite mean
-    clv_state = bgnbd_state if bgnbd_state != OK else value_state
-    if clv_state == OK:
-        clv, clv_state = _guarded(
-            discounted_clv, bgnbd, gg, x, t_x, T, m, horizon_periods=config.horizon_periods,
+    n = len(x)
+    alive, bgnbd_state = _evaluated(bgnbd_fit_state, n, p_alive, bgnbd, x, t_x, T)
+    purchases, purchases_state = _evaluated(bgnbd_fit_state, n, expected_purchases, bgnbd, config.horizon_periods, x, t_x, T)
+    value, spend_status = _spend_scores(gg, gg_fit_state, x, m)
+    clv_status = spend_status.copy() if purchases_state == OK else np.full(n, purchases_state, dtype=object)
+    clv = np.full(n, np.nan)
+    rows = clv_status == OK
+    if rows.any():
+        amounts, state = _guarded(
+            discounted_clv, bgnbd, gg, x[rows], t_x[rows], T[rows], m[rows], horizon_periods=config.horizon_periods,
             discount_rate_per_period=config.discount_rate_per_period, margin=config.margin, step=config.step_periods,
         )
-    if bgnbd_state != OK:  # P(alive) alone may have worked before expected purchases failed
-        alive = purchases = None
-    alive, purchases, value, clv = (np.full(len(x), np.nan) if v is None else v for v in (alive, purchases, value, clv))
+        if amounts is None:
+            clv_status[rows] = state
+        else:
+            clv[rows] = amounts
     customers = pl.DataFrame(
         {
             "customer_id": summary["customer_id"], "p_alive": alive, "expected_purchases": purchases,
             "expected_average_value": value, "clv_amount": clv,
-            "bgnbd_status": [bgnbd_state] * len(x), "clv_status": [clv_state] * len(x),
+            "bgnbd_status": [bgnbd_state] * n, "expected_purchases_status": [purchases_state] * n,
+            "expected_value_status": spend_status.tolist(), "clv_status": clv_status.tolist(),
         },
         schema=CLV_SCHEMA,
     ).with_columns(pl.col(pl.Float64).fill_nan(None))
     fits = pl.DataFrame(
         [
-            _fit_row("bgnbd", bgnbd_state, bgnbd, bgnbd and {"r": bgnbd.r, "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b}),
-            _fit_row("gamma_gamma", gg_state, gg, gg and {"p": gg.p, "q": gg.q, "v": gg.v}),
+            _fit_row("bgnbd", bgnbd_fit_state, bgnbd,
+                     bgnbd and {"r": bgnbd.r, "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b}),
+            _fit_row("gamma_gamma", gg_fit_state, gg, gg and {"p": gg.p, "q": gg.q, "v": gg.v}),
         ],
         schema=FIT_SCHEMA,
     )

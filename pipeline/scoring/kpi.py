@@ -6,7 +6,7 @@ Wiring, without fitting the CLV models twice:
     customers = customer_scores(order_lines, surveys, complaints, as_of, config, clv=clv)
     kpis = company_kpis(order_lines, surveys, survey_items, complaints, as_of, config, customers=customers)
     alerts = kpi_alerts(kpis, config.kpi_thresholds)
-    categories = category_margins(completed_lines_as_of(order_lines.lazy(), as_of), as_of)
+    categories = category_margins(purchases_as_of(order_lines, as_of), as_of)
 
 Every input may be None or a column-less frame (nothing staged yet): it is read as empty.
 """
@@ -19,12 +19,14 @@ from datetime import date
 import polars as pl
 
 from pipeline.scoring.complaints import COMPLAINT_SCHEMA, company_complaints, customer_complaints
-from pipeline.scoring.config import RATER_DIMENSIONS, KpiThreshold, ScoringConfig
-from pipeline.scoring.guards import ClvScores, clv_scores
+from pipeline.schemas import RATER_DIMENSIONS, UTC_TS
+from pipeline.scoring.config import KpiThreshold, ScoringConfig
+from pipeline.scoring.guards import OK, ClvScores, clv_scores, insufficient
 from pipeline.scoring.lifecycle import STAGES, churn_risk_band, lifecycle_stages
 from pipeline.scoring.loyalty import (
     category_breadth,
     category_margins,
+    purchases_as_of,
     company_margin,
     repeat_purchase_rate,
     retention,
@@ -39,7 +41,7 @@ Frame = pl.LazyFrame | pl.DataFrame | None
 
 # Input contract of the staging layer: one row per order line.
 ORDER_LINE_SCHEMA = {
-    "customer_id": pl.String, "order_id": pl.String, "line_number": pl.Int32, "ordered_at": pl.Datetime("us", "UTC"),
+    "customer_id": pl.String, "order_id": pl.String, "line_number": pl.Int32, "ordered_at": UTC_TS,
     "product_id": pl.String, "category": pl.String, "quantity": pl.Int32, "unit_price_amount": pl.Float64,
     "unit_cost_amount": pl.Float64, "line_amount": pl.Float64, "line_cost_amount": pl.Float64, "status": pl.String,
     "is_cancelled": pl.Boolean, "is_returned": pl.Boolean,
@@ -47,15 +49,15 @@ ORDER_LINE_SCHEMA = {
 
 
 def as_input(frame: Frame, schema: dict) -> pl.LazyFrame:
-    """The frame as a LazyFrame; None or a frame without columns becomes an empty frame of the contract."""
-    if frame is None or not frame.lazy().collect_schema().names():
+    """The frame as a LazyFrame with every contract column: None or a frame without columns (nothing
+    staged yet) is an empty frame, and a contract column the source lacks is null (not measured)."""
+    if frame is None:
         return pl.LazyFrame(schema=schema)
-    return frame.lazy()
-
-
-def _purchases(order_lines: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
-    """Purchase lines of known customers (guests are left out of per-customer scores)."""
-    return completed_lines_as_of(order_lines, as_of).filter(pl.col("customer_id").is_not_null())
+    lazy = frame.lazy()
+    present = set(lazy.collect_schema().names())
+    if not present:
+        return pl.LazyFrame(schema=schema)
+    return lazy.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in present)
 
 
 def customer_scores(
@@ -67,7 +69,7 @@ def customer_scores(
     `clv` takes a clv_scores result computed beforehand (its fits go to model_quality).
     """
     lines = as_input(order_lines, ORDER_LINE_SCHEMA)
-    completed = _purchases(lines, as_of)
+    completed = completed_lines_as_of(lines, as_of)  # guests are left out
     rfm = add_rfm3_scores(add_rfm_segments(rfm_scores(rfm_base(completed, as_of))))
     spend = window_spend(completed, as_of, config.pyramid_window_days)
     scored = (
@@ -108,7 +110,8 @@ CUSTOMER_COLUMNS = [
     "window_spend_amount", "pyramid_tier",
     # lifecycle, churn, CLV
     "tenure_days", "lifecycle_stage", "reactivated_on",
-    "p_alive", "churn_risk_band", "expected_purchases", "expected_average_value", "clv_amount", "bgnbd_status", "clv_status",
+    "p_alive", "churn_risk_band", "bgnbd_status", "expected_purchases", "expected_purchases_status",
+    "expected_average_value", "expected_value_status", "clv_amount", "clv_status",
     # loyalty
     "category_breadth", "tenure_score", "loyalty_behavioural", "loyalty_attitudinal", "loyalty_index", "loyalty_basis",
     # service
@@ -140,11 +143,20 @@ def customer_aggregates(customers: pl.DataFrame, config: ScoringConfig) -> pl.Da
         *stage_counts,
         *band_counts,
         pl.col("p_alive").mean().alias("mean_p_alive"),
-        pl.col("clv_amount").sum().alias("clv_total_amount"),
-        pl.col("clv_status").first().alias("clv_status"),
-    ).with_columns(
+        pl.col("clv_amount").count().cast(pl.Int64).alias("clv_customers"),
         # sum() of an all-null column is 0; a total without any CLV must stay null.
-        pl.when(pl.col("clv_status") == "ok").then(pl.col("clv_total_amount")).alias("clv_total_amount")
+        pl.when(pl.col("clv_amount").count() > 0).then(pl.col("clv_amount").sum()).alias("clv_total_amount"),
+        clv_company_status().alias("clv_status"),
+    )
+
+
+def clv_company_status() -> pl.Expr:
+    """'ok' when every customer has a CLV, else the commonest reason one does not (`clv_customers` says how many do)."""
+    missing = pl.col("clv_status").filter(pl.col("clv_status") != OK)
+    return (
+        pl.when(pl.len() == 0).then(pl.lit(insufficient("no customers")))
+        .when(missing.len() == 0).then(pl.lit(OK))
+        .otherwise(missing.mode().sort().first())
     )
 
 
@@ -164,7 +176,7 @@ def company_kpis(
     lines = as_input(order_lines, ORDER_LINE_SCHEMA)
     if customers is None:
         customers = customer_scores(order_lines, surveys, complaints, as_of, config)
-    purchases = completed_lines_as_of(lines, as_of)  # guests too: company revenue includes them
+    purchases = purchases_as_of(lines, as_of)
     sales = purchases.select(
         pl.col("order_id").n_unique().cast(pl.Int64).alias("completed_orders"),
         money_sum("line_amount").alias("revenue_amount"),
@@ -173,7 +185,7 @@ def company_kpis(
         pl.DataFrame({"as_of_date": [as_of]}),
         sales,
         customer_aggregates(customers, config),
-        retention(_purchases(lines, as_of), as_of, config.loyalty.retention_period_days),
+        retention(completed_lines_as_of(lines, as_of), as_of, config.loyalty.retention_period_days),
         pyramid_shares(customers, as_of),
         company_margin(category_margins(purchases, as_of)),
         company_service(as_input(surveys, RESPONSE_SCHEMA), as_input(survey_items, ITEM_SCHEMA), as_of, config.service),

@@ -7,10 +7,18 @@ from datetime import date, timedelta
 import polars as pl
 
 from pipeline.scoring.config import LoyaltyConfig
-from pipeline.scoring.guards import OK, insufficient, status, weighted_mean
+from pipeline.scoring.guards import OK, insufficient, observed_by, status, weighted_mean
 from pipeline.scoring.rfm import money_sum, quantile_score
 
 UNCATEGORISED = "uncategorised"
+
+
+def purchases_as_of(order_lines: pl.LazyFrame | pl.DataFrame, as_of: date) -> pl.LazyFrame:
+    """Purchase lines (completed, quantity > 0) by the as-of date, guests included: company revenue and
+    margins count guest orders, which rfm.completed_lines_as_of leaves out for per-customer scores."""
+    return order_lines.lazy().filter(
+        (pl.col("status") == "completed") & (pl.col("quantity") > 0) & observed_by("ordered_at", as_of)
+    )
 
 
 def category_breadth(completed: pl.LazyFrame) -> pl.LazyFrame:
@@ -129,7 +137,8 @@ def category_margins(completed: pl.LazyFrame, as_of: date) -> pl.DataFrame:
             status(pl.col("has_cost"), "no cost data for the category").alias("margin_status"),
         )
         .select(
-            "as_of_date", "category", "revenue_amount", "costed_revenue_amount", "gross_margin_amount", "gross_margin_rate", "revenue_share",
+            "as_of_date", "category", "revenue_amount", "costed_revenue_amount", "gross_margin_amount",
+            "gross_margin_rate", "revenue_share",
             "margin_contribution_share", "cost_coverage", "margin_status",
         )
         .sort("category")

@@ -8,17 +8,17 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from pipeline.scoring.config import RATER_DIMENSIONS, ServiceConfig
+from pipeline.schemas import RATER_DIMENSIONS, UTC_TS
+from pipeline.scoring.config import ServiceConfig
 from pipeline.scoring.guards import OK, insufficient, observed_by, status, weighted_mean
 
-_UTC = pl.Datetime("us", "UTC")
 # Input contracts of the staging layer: one row per survey response, and one per response and item.
 RESPONSE_SCHEMA = {
-    "response_id": pl.String, "customer_id": pl.String, "responded_at": _UTC,
+    "response_id": pl.String, "customer_id": pl.String, "responded_at": UTC_TS,
     **{f"{kind}_{d}_score": pl.Float64 for kind in ("per", "exp") for d in RATER_DIMENSIONS},
     "exp_overall_score": pl.Float64, "satisfaction_score": pl.Float64, "recommend_score": pl.Float64,
 }
-ITEM_SCHEMA = {"response_id": pl.String, "customer_id": pl.String, "responded_at": _UTC, "item": pl.String,
+ITEM_SCHEMA = {"response_id": pl.String, "customer_id": pl.String, "responded_at": UTC_TS, "item": pl.String,
                "measure": pl.String, "score": pl.Float64}
 # Company-level alphas: one per perception and expectation dimension, plus the overall expectation.
 ALPHA_MEASURES = tuple(f"per_{d}" for d in RATER_DIMENSIONS) + tuple(f"exp_{d}" for d in RATER_DIMENSIONS) + ("exp_overall",)
@@ -158,7 +158,8 @@ def _alpha_of(wide: pl.DataFrame, config: ServiceConfig) -> dict:
     if k < 2:
         return result | {"alpha_status": insufficient("alpha needs at least 2 items")}
     if n < config.alpha_min_responses:
-        return result | {"alpha_status": insufficient(f"alpha needs at least {config.alpha_min_responses} complete responses, got {n}")}
+        needed = config.alpha_min_responses
+        return result | {"alpha_status": insufficient(f"alpha needs at least {needed} complete responses, got {n}")}
     covariance = np.cov(scores, rowvar=False, ddof=1)
     if covariance.sum() <= 0 or np.any(np.diag(covariance) == 0):
         return result | {"alpha_status": insufficient("an item or the total does not vary")}

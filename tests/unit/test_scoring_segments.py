@@ -6,7 +6,8 @@ from pipeline.scoring.segments import SEGMENTS, add_rfm3_scores, add_rfm_segment
 
 
 def segment_of(r: int | None, f: int | None, m: int | None) -> str | None:
-    frame = pl.DataFrame({"r_score": [r], "f_score": [f], "m_score": [m]}, schema={c: pl.Int16 for c in ("r_score", "f_score", "m_score")})
+    frame = pl.DataFrame({"r_score": [r], "f_score": [f], "m_score": [m]},
+                         schema={c: pl.Int16 for c in ("r_score", "f_score", "m_score")})
     return add_rfm_segments(frame)["rfm_segment"][0]
 
 

@@ -87,3 +87,54 @@ def test_salted_hash_is_stable_and_salt_dependent():
 def test_masks_hide_everything_but_a_hint():
     assert std.mask_email(pl.Series(["li.wei@example.cn"]))[0] == "l***@example.cn"
     assert std.mask_phone(pl.Series(["+8613812345678"]))[0] == "+***********78"
+
+
+def ts(values, formats=(), tz="UTC"):
+    return pl.DataFrame({"t": values}).select(std.parse_timestamp(pl.col("t"), formats, tz))["t"].to_list()
+
+
+def test_timestamps_honour_offsets_and_read_naive_values_in_the_source_zone():
+    utc = timezone.utc
+    got = ts(["2025-01-15T10:00:00+08:00", "2025-01-15 10:00:00Z", "2025-07-15 10:00", "2025-07-15", "2025-07-15 10:00 +0200"],
+             tz="Europe/London")
+    assert got == [datetime(2025, 1, 15, 2, tzinfo=utc), datetime(2025, 1, 15, 10, tzinfo=utc),
+                   datetime(2025, 7, 15, 9, tzinfo=utc), datetime(2025, 7, 14, 23, tzinfo=utc),
+                   datetime(2025, 7, 15, 8, tzinfo=utc)]
+
+
+def test_source_formats_come_first_and_dst_edges_are_defined():
+    utc = timezone.utc
+    assert ts(["09/12/2016"], ("%m/%d/%Y",), "America/New_York") == [datetime(2016, 9, 12, 4, tzinfo=utc)]
+    # 01:30 happens twice when London leaves summer time: the first one is taken; 01:30 on the spring
+    # change never happens and is unreadable.
+    assert ts(["2025-10-26 01:30", "2025-03-30 01:30", "31/02/2025"], tz="Europe/London") == [
+        datetime(2025, 10, 26, 0, 30, tzinfo=utc), None, None]
+
+
+def test_likert_answers_are_rescaled_and_out_of_range_flagged():
+    frame = pl.DataFrame({"q1": [1.0, 10.0, None, 11.0], "q2": [10.0, 10.0, 4.0, 5.0]})
+    items, ranges = {"per_reliability": ["q1", "q2"]}, {"q1": (1.0, 10.0), "q2": (1.0, 10.0)}
+    out = std.likert_measures(frame, items, ranges, {"per_reliability": (1.0, 7.0)})
+    assert out["per_reliability_score"].to_list() == [4.0, 7.0, 3.0, pytest.approx(11 / 3)]
+    assert out["are_likert_answers_in_range"].to_list() == [True, True, True, False]
+    assert std.likert_answers(frame.head(1).with_columns(pl.lit("R1").alias("rid")), items, ranges,
+                              {"per_reliability": (0.0, 10.0)}, ["rid"])["score"].to_list() == [0.0, 10.0]
+
+
+def test_identity_resolution_prefers_id_then_email_then_phone():
+    salt = "s"
+    registry = pl.DataFrame({
+        "customer_id": ["C1", "C2", "C3"],
+        "email_hash": std.salted_hash(pl.Series(["a@x.cn", "b@x.cn", "b@x.cn"]), salt),  # b@ is shared: C2 wins
+        "phone_hash": std.salted_hash(pl.Series(["+8613812345678", None, "+8613900001111"]), salt),
+    })
+    rows = pl.DataFrame({
+        "customer_id": ["C9", None, None, None, None],
+        "customer_email": ["a@x.cn", " A@X.CN ", "b@x.cn", None, "nobody@x.cn"],
+        "customer_phone": [None, None, None, "139 0000 1111", None],
+        "customer_country": ["CN"] * 5,
+    })
+    out = std.resolve_customer(rows, registry, salt)
+    assert out["customer_id"].to_list() == ["C9", "C1", "C2", "C3", None]
+    assert out["customer_match"].to_list() == ["customer_id", "email", "email", "phone", None]
+    assert "customer_email" not in out.columns and "customer_phone" not in out.columns

@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import importlib.util
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -101,11 +102,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         migrate_airflow_db()
         state = run_dag(args.ds)
     if state != "success":
-        print(f"crm_daily for {args.ds} ended in state {state}; see {log}", file=sys.stderr)
+        cause = last_error(log)
+        print(f"crm_daily for {args.ds} ended in state {state}; see {log}" + (f"\n{cause}" if cause else ""),
+              file=sys.stderr)
         return 1
     code = cmd_summary(argparse.Namespace(as_of=args.ds), settings)
     print(f"crm_daily {args.ds}: {time.monotonic() - started:.1f} s wall, peak RSS {peak_rss_mb():,.0f} MB")
     return code
+
+
+def last_error(log: Path) -> str | None:
+    """The last exception line of a task in the Airflow log, so the cause is on the terminal."""
+    pattern = re.compile(r"^[\w.]*(Error|Exception): .+")
+    lines = [line for line in log.read_text(errors="replace").splitlines() if pattern.match(line)] if log.exists() else []
+    return lines[-1][:2000] if lines else None
 
 
 def peak_rss_mb() -> float:

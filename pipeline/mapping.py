@@ -33,7 +33,7 @@ def check_columns(frame: pl.DataFrame, source: SourceConfig, where: str) -> None
     missing = [col for col in wanted if col not in present]
     if missing:
         hints = "; ".join(f"{col!r} ({wanted[col]}){_nearest(col, present)}" for col in missing)
-        raise SchemaDriftError(f"{source.kind}: {where} lacks {hints}. Columns found: {present}")
+        raise SchemaDriftError(f"{source.kind}: {where} lacks {hints} (columns found: {present})")
     if source.likert:
         expand_items(source.likert, present)
 

@@ -83,3 +83,13 @@ def test_surveys_map_onto_rater_dimensions(tmp_path, airflow_home, name, rows, s
     answers = read_table(url, "SELECT * FROM fct_survey_answer")
     assert answers["raw_value"].is_between(1, scale).all()  # -99 (no answer) never becomes an answer
     assert answers["response_id"].n_unique() == rows
+
+
+def test_a_drifted_export_fails_at_once_with_the_cause(tmp_path, airflow_home):
+    """A renamed column is not retried for minutes: the run fails on the first try and says why."""
+    bad = tmp_path / "drifted.yml"
+    bad.write_text((EXAMPLES / "online_retail.yml").read_text().replace("order_id: InvoiceNo", "order_id: Invoice_No"))
+    with pytest.raises(AssertionError, match=r"(?s)lacks 'Invoice_No' \(order_id\), did you mean 'InvoiceNo'"):
+        run_example(tmp_path, airflow_home, str(bad.with_suffix("")), "2011-12-09")
+    tries = (tmp_path / "crm" / "logs" / "crm_run_2011-12-09.log").read_text().count("SchemaDriftError: orders")
+    assert tries >= 1 and "up_for_retry" not in (tmp_path / "crm" / "logs" / "crm_run_2011-12-09.log").read_text()

@@ -14,7 +14,8 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from pipeline.kinds import KINDS
 
 WAREHOUSE_TABLES = ["fct_order_line", "fct_survey_response", "fct_survey_answer", "fct_complaint", "dim_customer",
-                    "customer_score_daily", "customer_pyramid_daily", "quarantine", "dq_validation_result"]
+                    "customer_score_daily", "customer_pyramid_daily", "kpi_daily", "kpi_alert", "model_quality",
+                    "category_margin_daily", "quarantine", "dq_validation_result"]
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True}
 
 

@@ -19,6 +19,7 @@ class Settings:
     warehouse_url: str
     sources_file: Path
     fx_rates_file: Path
+    scoring_file: Path  # cut-offs, weights, SLAs and KPI thresholds (pipeline/scoring/config.py)
     base_currency: str
     pii_salt: str
 
@@ -39,6 +40,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         warehouse_url=url,
         sources_file=Path(env.get("CRM_SOURCES", PROJECT_ROOT / "config" / "sources" / "sample.yml")),
         fx_rates_file=Path(env.get("CRM_FX_RATES", PROJECT_ROOT / "config" / "fx_rates.csv")),
+        scoring_file=Path(env.get("CRM_SCORING_CONFIG", PROJECT_ROOT / "config" / "scoring.yml")),
         base_currency=env.get("CRM_BASE_CURRENCY", "USD"),
         pii_salt=_pii_salt(env, home, embedded=url.startswith("duckdb:")),
     )

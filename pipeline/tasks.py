@@ -7,8 +7,10 @@ from datetime import date, datetime, time, timedelta, timezone
 import polars as pl
 import sqlalchemy as sa
 
+from pipeline.errors import fail_fast_on_bad_input
 from pipeline.extract import extract, write_atomic
-from pipeline.scoring.daily import score_customers, staged_history
+from pipeline.scoring.config import load_scoring_config
+from pipeline.scoring.daily import SCORE_TABLES, daily_scores, staged_history, staged_inputs
 from pipeline.schemas import UTC_TS
 from pipeline.settings import Settings, load_settings
 from pipeline.sources import load_sources, load_sources_file
@@ -36,6 +38,7 @@ def fx_rates(path, base_currency: str) -> pl.DataFrame:
     return rates.with_columns(pl.col("rate_to_base") / base[0])
 
 
+@fail_fast_on_bad_input
 def extract_source(kind: str, run_date: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     source = load_sources(settings.sources_file).get(kind)
@@ -51,6 +54,7 @@ def extract_source(kind: str, run_date: date, settings: Settings | None = None) 
     return extract(source, watermark, run_date, settings.lake("landing"), owned)
 
 
+@fail_fast_on_bad_input
 def stage_source(kind: str, extracted: dict, run_date: date, settings: Settings | None = None) -> dict:
     """Standardize and validate the landed rows; write accepted, quarantined and audit lakes."""
     settings = settings or load_settings()
@@ -112,18 +116,18 @@ def _customer_reference(settings: Settings, sources: dict, kind: str, run_date: 
 
 
 def score_day(run_date: date, settings: Settings | None = None) -> dict:
-    """Scores as of the run date from the staged history; scores nothing when there is no order yet."""
+    """Every score table as of the run date from the staged history, one Parquet file each under the
+    scores lake; no score from nothing (pipeline/scoring/daily.py). Returns the path and row counts."""
     settings = settings or load_settings()
-    orders = staged_history(settings.lake("staging"), "orders", run_date)
+    config = load_scoring_config(settings.scoring_file)
+    tables = daily_scores(**staged_inputs(settings.lake("staging"), run_date), as_of=run_date, config=config)
     out = settings.lake("scores") / f"as_of_date={run_date.isoformat()}"
-    if not orders.collect_schema():
-        log.warning("no orders staged up to %s: no scores computed", run_date)
-        return {"as_of_date": run_date.isoformat(), "customers": 0, "path": None}
-    customers, pyramid = score_customers(orders, run_date)
-    out.mkdir(parents=True, exist_ok=True)
-    customers.write_parquet(out / "customer_score_daily.parquet")
-    pyramid.write_parquet(out / "customer_pyramid_daily.parquet")
-    return {"as_of_date": run_date.isoformat(), "customers": customers.height, "path": str(out)}
+    for table, frame in tables.items():
+        write_atomic(frame, out / f"{table}.parquet")
+    rows = {table: frame.height for table, frame in tables.items()}
+    if not rows["customer_score_daily"]:
+        log.warning("no customer with a completed order up to %s: no customer scores", run_date)
+    return {"as_of_date": run_date.isoformat(), "customers": rows["customer_score_daily"], "path": str(out), "rows": rows}
 
 
 def load_day(run_date: date, staged: list[dict], scored: dict, settings: Settings | None = None) -> dict:
@@ -137,7 +141,7 @@ def load_day(run_date: date, staged: list[dict], scored: dict, settings: Setting
         for result in staged:
             loaded |= _load_source(conn, settings, result, run_date)
         if scored["path"]:
-            for table in ("customer_score_daily", "customer_pyramid_daily"):
+            for table in SCORE_TABLES:
                 frame = pl.read_parquet(f"{scored['path']}/{table}.parquet")
                 loaded[table] = replace_partitions(conn, table, frame, key="as_of_date", keys=[run_date])
     engine.dispose()

@@ -73,10 +73,13 @@ class ClvConfig:
     bgnbd_min_customers: int = 30
     gamma_gamma_min_repeat_buyers: int = 30
     bgnbd_penalizer: float = 0.0
+    # model_quality: refit on the history up to as-of minus this many periods, check on the rest
+    holdout_periods: float = 13.0
 
     def __post_init__(self) -> None:
         _require(self.period_days > 0 and self.horizon_periods > 0 and self.step_periods > 0,
                  "period_days, horizon_periods and step_periods must be positive")
+        _require(self.holdout_periods > 0, "holdout_periods must be positive")
         steps = self.horizon_periods / self.step_periods
         _require(steps >= 1 and abs(steps - round(steps)) < 1e-9, "horizon_periods must be a multiple of step_periods")
         _require(self.annual_discount_rate > -1, "annual_discount_rate must exceed -1")

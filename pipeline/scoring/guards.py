@@ -24,6 +24,7 @@ from pipeline.scoring.clv import (
     rfm_summary,
 )
 from pipeline.scoring.config import ClvConfig
+from pipeline.scoring.rfm import MONEY_UNITS
 
 OK = "ok"
 
@@ -70,7 +71,8 @@ CLV_SCHEMA = {
 }
 FIT_SCHEMA = {
     "model": pl.String, "status": pl.String, "parameters": pl.String, "log_likelihood": pl.Float64,
-    "converged": pl.Boolean, "iterations": pl.Int64, "n_customers": pl.Int64, "elapsed_seconds": pl.Float64,
+    "converged": pl.Boolean, "iterations": pl.Int64, "message": pl.String, "n_customers": pl.Int64,
+    "elapsed_seconds": pl.Float64,
 }
 
 
@@ -78,7 +80,8 @@ def _fit_row(model: str, state: str, fit, params: dict[str, float] | None) -> di
     return {
         "model": model, "status": state, "parameters": json.dumps(params) if params else None,
         "log_likelihood": getattr(fit, "log_likelihood", None), "converged": getattr(fit, "converged", None),
-        "iterations": getattr(fit, "iterations", None), "n_customers": getattr(fit, "n_customers", None),
+        "iterations": getattr(fit, "iterations", None), "message": getattr(fit, "message", None),
+        "n_customers": getattr(fit, "n_customers", None),
         "elapsed_seconds": getattr(fit, "elapsed_seconds", None),
     }
 
@@ -127,6 +130,22 @@ def _spend_scores(fit, state: str, x, m) -> tuple[np.ndarray, np.ndarray]:
     return value, status
 
 
+def model_summary(completed: pl.LazyFrame | pl.DataFrame, observation_end: date, period_days: float) -> pl.DataFrame:
+    """clv.rfm_summary of the known customers' purchase lines, amounts added exactly.
+
+    Line amounts go in as whole millionths (integer-valued floats add exactly in any order), so the
+    day totals do not depend on the order a parallel group-by adds them in, and re-runs fit the
+    same bytes.
+    """
+    summary = rfm_summary(
+        completed.lazy().filter(pl.col("customer_id").is_not_null())
+        .with_columns((pl.col("line_amount") * MONEY_UNITS).round().alias("_amount_units")),
+        customer_col="customer_id", at_col="ordered_at", amount_col="_amount_units",
+        observation_end=observation_end, period_days=period_days,
+    )
+    return summary.with_columns(pl.col("monetary_value") / MONEY_UNITS)
+
+
 def clv_scores(completed: pl.LazyFrame, as_of: date, config: ClvConfig) -> ClvScores:
     """P(alive), expected purchases and value, discounted CLV per customer, each with its own status.
 
@@ -135,10 +154,7 @@ def clv_scores(completed: pl.LazyFrame, as_of: date, config: ClvConfig) -> ClvSc
     `expected_value_status` the Gamma-Gamma spend (per customer), and `clv_status` whichever of the
     last two stops the CLV. The fit rows' `status` is the outcome of the fit itself.
     """
-    summary = rfm_summary(
-        completed.filter(pl.col("customer_id").is_not_null()), customer_col="customer_id", at_col="ordered_at",
-        amount_col="line_amount", observation_end=as_of, period_days=config.period_days,
-    )
+    summary = model_summary(completed, as_of, config.period_days)
     x, t_x, T, m = (summary[c].to_numpy().astype(float) for c in ("frequency", "recency", "T", "monetary_value"))
     m = np.maximum(m, 0.0)
     # Gamma-Gamma is fitted on positive spend only; a repeat buyer whose repeats were free is still

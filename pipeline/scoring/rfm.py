@@ -28,10 +28,14 @@ def rfm_base(completed: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     )
 
 
+MONEY_UNITS = 1_000_000  # money is summed in integer millionths of the currency unit
+
+
 def money_sum(column: str) -> pl.Expr:
-    """Sum in whole cents: float addition order varies with parallel group-bys, integer addition does not,
-    so re-runs reproduce the same bytes."""
-    return (pl.col(column) * 100).round().cast(pl.Int64).sum() / 100
+    """Sum in integer millionths: float addition order varies with parallel group-bys, integer addition
+    does not, so re-runs reproduce the same bytes. Millionths rather than cents, so that sub-cent line
+    amounts (a unit price of 0.001, amounts converted from another currency) are not rounded away."""
+    return (pl.col(column) * MONEY_UNITS).round().cast(pl.Int64).sum() / MONEY_UNITS
 
 
 def quantile_score(value: pl.Expr, *, bins: int = 5, higher_is_better: bool = True) -> pl.Expr:

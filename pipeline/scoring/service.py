@@ -118,12 +118,15 @@ def with_rater_indices(frame: pl.LazyFrame | pl.DataFrame, config: ServiceConfig
 
 def customer_service(responses: pl.LazyFrame | pl.DataFrame, as_of: date, config: ServiceConfig) -> pl.DataFrame:
     """One row per customer with at least one survey response (anonymous responses are left out)."""
-    scored = (
+    answered = (
         with_dimension_gaps(responses_as_of(responses, as_of).filter(pl.col("customer_id").is_not_null()))
-        .group_by("customer_id")
-        .agg(service_measures())
+        .sort("customer_id", "response_id")
+        .collect()
     )
-    return with_rater_indices(scored, config).sort("customer_id").collect()
+    # Float means depend on the order they add up in: the lazy engine's partial aggregation varies it from
+    # run to run, the in-memory group-by keeps each customer's rows in the (sorted) frame order.
+    scored = answered.group_by("customer_id").agg(service_measures())
+    return with_rater_indices(scored, config).sort("customer_id")
 
 
 def service_status(survey_responses: pl.Expr) -> pl.Expr:
@@ -143,7 +146,7 @@ def cronbach_alpha(items: pl.LazyFrame | pl.DataFrame, as_of: date, config: Serv
     )
     rows = [
         {"measure": measure, **_alpha_of(group.pivot(on="item", index="response_id", values="score"), config)}
-        for (measure,), group in answers.sort("measure", "item").group_by("measure", maintain_order=True)
+        for (measure,), group in answers.sort("measure", "item", "response_id").group_by("measure", maintain_order=True)
     ]
     schema = {"measure": pl.String, "n_items": pl.Int64, "n_responses": pl.Int64, "cronbach_alpha": pl.Float64,
               "standardized_alpha": pl.Float64, "alpha_status": pl.String}
@@ -151,7 +154,8 @@ def cronbach_alpha(items: pl.LazyFrame | pl.DataFrame, as_of: date, config: Serv
 
 
 def _alpha_of(wide: pl.DataFrame, config: ServiceConfig) -> dict:
-    """Alpha of one measure: response x item scores, incomplete responses dropped."""
+    """Alpha of one measure: response x item scores, incomplete responses dropped. Rows come in a fixed
+    order (cronbach_alpha sorts them), so the covariance, and alpha, are the same bytes on every run."""
     scores = wide.drop("response_id").drop_nulls().to_numpy().astype(float)
     n, k = scores.shape
     result = {"n_items": k, "n_responses": n, "cronbach_alpha": None, "standardized_alpha": None}

@@ -11,7 +11,12 @@ from tests.conftest import SAMPLE_END, read_table, run_crm, table_checksum
 pytestmark = pytest.mark.airflow
 MID = date(2025, 12, 20)
 TABLES = ["fct_order_line", "fct_survey_response", "fct_complaint", "dim_customer", "customer_pii",
-          "customer_score_daily", "customer_pyramid_daily", "quarantine", "etl_batch", "dq_validation_result"]
+          "customer_score_daily", "customer_pyramid_daily", "kpi_daily", "kpi_alert", "model_quality",
+          "category_margin_daily", "quarantine", "etl_batch", "dq_validation_result"]
+# Model-based scores and the status column that says why one is missing.
+MODEL_SCORES = {"p_alive": "bgnbd_status", "churn_risk_band": "bgnbd_status",
+                "expected_purchases": "expected_purchases_status", "expected_average_value": "expected_value_status",
+                "clv_amount": "clv_status"}
 
 
 def sample_rows(sample_dir, kind: str, until: date) -> int:
@@ -54,6 +59,15 @@ def test_daily_runs_load_incrementally_and_reruns_change_nothing(crm_home, airfl
     tiers = read_table(warehouse_url, "SELECT pyramid_tier, customers FROM customer_pyramid_daily WHERE as_of_date = :d", d=SAMPLE_END)
     assert dict(tiers.rows())["vip"] >= 1
     assert sum(dict(tiers.rows()).values()) == scores.height
+    # No silent nulls: every customer has each model-based score, or a status saying why not.
+    for score, status in MODEL_SCORES.items():
+        scored = scores[score].is_not_null() & (scores[status] == "ok")
+        explained = scores[score].is_null() & scores[status].str.contains(r"^(insufficient_data|failed): .+")
+        assert (scored | explained).all(), (score, scores.filter(~(scored | explained)).select("customer_id", score, status))
+    kpis = read_table(warehouse_url, "SELECT * FROM kpi_daily ORDER BY as_of_date")
+    assert kpis["as_of_date"].to_list() == [MID, SAMPLE_END] and kpis["customers"][1] == scores.height
+    quality = read_table(warehouse_url, "SELECT model, fit_role FROM model_quality WHERE as_of_date = :d", d=SAMPLE_END)
+    assert quality.height == 4
 
 
 def test_bi_tables_carry_no_clear_pii(crm_home, airflow_home, warehouse_url):

@@ -1,0 +1,27 @@
+-- One row per CLV model fit per as-of date: the scoring fit and the calibration fit with its holdout check.
+CREATE TABLE IF NOT EXISTS model_quality (
+    as_of_date DATE NOT NULL,
+    model VARCHAR NOT NULL,
+    fit_role VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    parameters VARCHAR,
+    log_likelihood DOUBLE PRECISION,
+    converged BOOLEAN,
+    iterations BIGINT,
+    message VARCHAR,
+    n_customers BIGINT,
+    observation_end DATE NOT NULL,
+    holdout_periods DOUBLE PRECISION,
+    holdout_measure VARCHAR,
+    holdout_customers BIGINT,
+    holdout_actual DOUBLE PRECISION,
+    holdout_predicted DOUBLE PRECISION,
+    holdout_predicted_unconditional DOUBLE PRECISION,
+    aggregate_relative_error DOUBLE PRECISION,
+    aggregate_relative_error_unconditional DOUBLE PRECISION,
+    mae_per_customer DOUBLE PRECISION,
+    top_decile_lift DOUBLE PRECISION,
+    decile_means VARCHAR,
+    check_status VARCHAR,
+    PRIMARY KEY (as_of_date, model, fit_role)
+)

@@ -74,8 +74,7 @@ def standardize_kind(kind: str, typed: pl.DataFrame, ctx: StageContext) -> pl.Da
             pl.col("severity").str.strip_chars().str.to_lowercase(), pl.col("status").str.strip_chars().str.to_lowercase()
         )
     items = likert_items(frame, ctx.source)
-    ranges = {i: item_range(ctx.source.likert, i.removeprefix(ITEM_PREFIX)) for v in items.values() for i in v}
-    return std.likert_measures(frame, items, ranges, {m: common_scale(m) for m in items})
+    return std.likert_measures(frame, items, *_likert_scales(items, ctx.source))
 
 
 def _standardize_orders(frame: pl.DataFrame, fx_rates: pl.DataFrame) -> pl.DataFrame:
@@ -147,9 +146,14 @@ def _unreadable(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _answers(accepted: pl.DataFrame, items: dict[str, list[str]], source: SourceConfig) -> pl.DataFrame:
+def _likert_scales(items: dict[str, list[str]], source: SourceConfig) -> tuple[dict, dict]:
+    """(answer range per item column, common scale per measure) for rescaling."""
     ranges = {i: item_range(source.likert, i.removeprefix(ITEM_PREFIX)) for v in items.values() for i in v}
-    answers = std.likert_answers(accepted, items, ranges, {m: common_scale(m) for m in items},
+    return ranges, {m: common_scale(m) for m in items}
+
+
+def _answers(accepted: pl.DataFrame, items: dict[str, list[str]], source: SourceConfig) -> pl.DataFrame:
+    answers = std.likert_answers(accepted, items, *_likert_scales(items, source),
                                  ["response_id", "customer_id", "responded_at", *LINEAGE])
     return answers.with_columns(pl.col("item").str.strip_prefix(ITEM_PREFIX))
 

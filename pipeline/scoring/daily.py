@@ -28,9 +28,9 @@ from pipeline.scoring.kpi import (
 )
 from pipeline.scoring.complaints import COMPLAINT_SCHEMA
 from pipeline.scoring.loyalty import category_margins, purchases_as_of
-from pipeline.scoring.pyramid import assign_tiers, pyramid_summary, window_spend
+from pipeline.scoring.pyramid import pyramid_summary
 from pipeline.scoring.quality import model_quality
-from pipeline.scoring.rfm import completed_lines_as_of, rfm_base, rfm_scores
+from pipeline.scoring.rfm import completed_lines_as_of
 from pipeline.scoring.service import ITEM_SCHEMA, RESPONSE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -131,17 +131,3 @@ def daily_scores(
              {name: frame.height for name, frame in tables.items()})
     return {name: tables[name] for name in SCORE_TABLES}
 
-
-def score_customers(order_lines: pl.LazyFrame, as_of: date, *, window_days: int = 365) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """RFM and pyramid only: (customer rows, customer_pyramid_daily rows). Kept for callers that need no more."""
-    completed = completed_lines_as_of(order_lines, as_of)
-    rfm = rfm_scores(rfm_base(completed, as_of))
-    spend = window_spend(completed, as_of, window_days)
-    scored = rfm.join(spend, on="customer_id", how="left").with_columns(pl.col("window_spend_amount").fill_null(0.0)).collect()
-    tiers = assign_tiers(scored.select("customer_id", "window_spend_amount"))
-    customers = (
-        scored.join(tiers.select("customer_id", "pyramid_tier"), on="customer_id")
-        .with_columns(pl.lit(as_of).alias("as_of_date"))
-        .sort("customer_id")
-    )
-    return customers, pyramid_summary(tiers, as_of)

@@ -3,9 +3,8 @@ from datetime import date, datetime, timezone
 import polars as pl
 import pytest
 
-from pipeline.scoring.daily import score_customers
 from pipeline.scoring.pyramid import assign_tiers, tier_cutoffs
-from pipeline.scoring.rfm import quantile_score
+from pipeline.scoring.rfm import completed_lines_as_of, quantile_score, rfm_base
 
 AS_OF = date(2025, 12, 31)
 
@@ -14,6 +13,10 @@ def lines(rows) -> pl.LazyFrame:
     return pl.DataFrame(
         rows, schema=["customer_id", "order_id", "ordered_at", "line_amount", "status"], orient="row"
     ).with_columns(pl.col("ordered_at").dt.replace_time_zone("UTC"), pl.lit(1).alias("quantity")).lazy()
+
+
+def rfm(frame: pl.LazyFrame) -> pl.DataFrame:
+    return rfm_base(completed_lines_as_of(frame, AS_OF), AS_OF).collect()
 
 
 def at(day: int, month: int = 12) -> datetime:
@@ -26,14 +29,14 @@ def test_rfm_counts_distinct_completed_orders_and_net_revenue():
         ("A", "o2", at(20), 7.0, "completed"), ("A", "o3", at(25), 100.0, "cancelled"),
         ("A", "o4", at(26), 50.0, "returned"), ("B", "o5", at(30), 3.0, "completed"),
     ])
-    scores, _ = score_customers(frame, AS_OF)
+    scores = rfm(frame)
     a = scores.filter(pl.col("customer_id") == "A").row(0, named=True)
     assert (a["frequency"], a["monetary_amount"], a["recency_days"]) == (2, 22.0, 11)
 
 
 def test_orders_after_the_as_of_date_are_ignored():
     frame = lines([("A", "o1", at(1), 10.0, "completed"), ("A", "o2", datetime(2026, 1, 1, 0, 30), 99.0, "completed")])
-    scores, _ = score_customers(frame, AS_OF)
+    scores = rfm(frame)
     assert scores["monetary_amount"].to_list() == [10.0]
 
 

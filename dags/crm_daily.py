@@ -13,7 +13,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from pipeline.kinds import KINDS
 
-WAREHOUSE_TABLES = ["fct_order_line", "fct_survey_response", "fct_survey_answer", "fct_complaint", "dim_customer",
+WAREHOUSE_TABLES = ["fct_order_line", "fct_order", "fct_survey_response", "fct_survey_answer", "fct_complaint", "dim_customer",
                     "customer_score_daily", "customer_pyramid_daily", "kpi_daily", "kpi_alert", "model_quality",
                     "category_margin_daily", "quarantine", "dq_validation_result"]
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True}
@@ -57,6 +57,14 @@ def crm_daily():
 
         return load_day(data_interval_start.date(), staged, scored)
 
+    # A failed report is almost always a bug, not a passing fault: one quick retry, not the backoff.
+    @task(retries=1, retry_delay=timedelta(seconds=30))
+    def report(loaded: dict, data_interval_start=None) -> str:
+        """The run report: a self-contained HTML file; its path is in this task's log and XCom."""
+        from pipeline.tasks import report_day
+
+        return report_day(data_interval_start.date())
+
     staged = {}
     for kind in KINDS:
         landed = extract.override(task_id=f"extract_{kind}")(kind)
@@ -65,7 +73,7 @@ def crm_daily():
     # against the master or, without one, against the customers seen in orders.
     staged["customers"] >> staged["orders"] >> [staged["surveys"], staged["complaints"]]
     results = list(staged.values())
-    load(results, score(results))
+    report(load(results, score(results)))
 
 
 dag_object = crm_daily()

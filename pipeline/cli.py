@@ -108,7 +108,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     code = cmd_summary(argparse.Namespace(as_of=args.ds), settings)
     print(f"crm_daily {args.ds}: {time.monotonic() - started:.1f} s wall, peak RSS {peak_rss_mb():,.0f} MB")
+    print(report_line(settings, args.ds))
     return code
+
+
+def report_line(settings: Settings, ds: date) -> str:
+    """Where the run's HTML report is (written by the DAG's report task)."""
+    from pipeline.report import report_path
+
+    path = report_path(settings.lake("reports"), ds)
+    return f"Run report: {path}" if path.exists() else f"Run report: none was written (expected {path})"
 
 
 def last_error(log: Path) -> str | None:

@@ -213,7 +213,8 @@ def read_database(db: DatabaseLocation, since: datetime | None, until: datetime)
         schema, _, name = db.table.rpartition(".")
         source = sa.table(name, schema=schema or None)
     else:
-        source = sa.text(db.query).columns().subquery("src")
+        # A trailing "-- comment" in the file must not swallow the subquery's closing parenthesis.
+        source = sa.text(db.query + "\n").columns().subquery("src")
     query = sa.select(sa.text("*")).select_from(source).where(column < until)
     if since is not None:
         query = query.where(column >= since)

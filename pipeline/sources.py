@@ -232,7 +232,7 @@ def _check_expression(expression: str, where: str) -> None:
 
 
 def _check_identifier(name: str, where: str) -> str:
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
         raise SourceConfigError(
             f"{where}: {name!r} is not a plain SQL identifier (letters, digits, _ and one optional schema dot)"
         )

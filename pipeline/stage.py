@@ -19,7 +19,8 @@ from pipeline.sources import SourceConfig, item_range
 from pipeline.validate import ROW_ID, failures_frame, run_suite
 
 QUARANTINE_COLUMNS = ["source", "batch_date", "load_id", "source_file", "source_row_number", "reason_code", "reason_detail", "raw_record"]
-_MASKS = {"email": std.mask_email, "customer_email": std.mask_email, "phone": std.mask_phone, "customer_phone": std.mask_phone}
+_MASKS = {"email": std.mask_email, "customer_email": std.mask_email, "phone": std.mask_phone, "customer_phone": std.mask_phone,
+          "full_name": std.mask_name}
 # Flags computed in Polars for the suite to check; they are not warehouse columns.
 HELPER_FLAGS = {"is_known_customer", "has_customer_ref", "has_fx_rate", "is_quantity_sign_consistent",
                 "are_likert_answers_in_range"}
@@ -98,6 +99,8 @@ def raw_records(raw: pl.DataFrame) -> pl.DataFrame:
     masked = raw.with_columns(_MASKS[c](raw[c]).alias(c) for c in data if c in _MASKS)
     record = pl.struct(data).struct.json_encode() if data else pl.lit("{}")
     if RAW_FIELDS in raw.columns:
+        # Unsplit fields have no column names to mask by: mask what looks like an email or phone.
+        masked = masked.with_columns(std.mask_text(raw[RAW_FIELDS]).alias(RAW_FIELDS))
         record = pl.coalesce(pl.col(RAW_FIELDS), record)
     return masked.select(ROW_ID, record.alias("raw_record"))
 

@@ -160,10 +160,35 @@ def mask_phone(values: pl.Series) -> pl.Series:
     return values.str.slice(0, values.str.len_chars() - 2).str.replace_all(r"\d", "*") + values.str.slice(-2)
 
 
+def mask_name(values: pl.Series) -> pl.Series:
+    """'Li Wei' -> 'L*** W***': a person's name is personal data like their email."""
+    return values.str.replace_all(r"(\w)\w*", "${1}***")
+
+
+# Emails and phone numbers inside free text: international (+...), with an area code in
+# parentheses, space- or dot-grouped, or dash-grouped 3-3/4-4; ISO dates and amounts do not match.
+_EMAIL_IN_TEXT = r"([A-Za-z0-9])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})"
+_PHONE_IN_TEXT = (r"(?:\+\d[\d ().-]{6,}|\(\d+\)[\d .-]{5,}|\d{2,4}[ .]\d{3,4}[ .]\d{1,2}|\d{3}-\d{3,4}-\d{2})"
+                  r"(\d\d)")
+
+
+def mask_text(values: pl.Series) -> pl.Series:
+    """Masks emails and phone numbers wherever they sit in a text, e.g. the fields of a row the reader
+    could not split into columns."""
+    return values.str.replace_all(_EMAIL_IN_TEXT, "${1}***${2}").str.replace_all(_PHONE_IN_TEXT, "***${1}")
+
+
 def rescale(value: pl.Expr, source: tuple[float, float], target: tuple[float, float]) -> pl.Expr:
-    """Linear map of an answer range onto the common one: 1-10 -> 1-7 sends 1 to 1, 10 to 7."""
+    """Linear map of an answer range onto the common one: 1-10 -> 1-7 sends 1 to 1, 10 to 7.
+
+    An answer inside its range lands inside the target range. Without the clip, rounding could carry it
+    past the end: Polars divides by a scalar as a multiplication by its reciprocal, so 1-100 -> 1-7 sent
+    100 to 7.000000000000001. Answers outside the source range are mapped linearly, unclipped; callers
+    flag or drop them.
+    """
     (lo, hi), (a, b) = source, target
-    return a + (value - lo) * (b - a) / (hi - lo)
+    mapped = a + (value - lo) * (b - a) / (hi - lo)
+    return pl.when(value.is_between(lo, hi)).then(mapped.clip(min(a, b), max(a, b))).otherwise(mapped)
 
 
 def likert_measures(

@@ -5,15 +5,18 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from pipeline.warehouse import SQL_DIR, sql_text
+from pipeline.warehouse import sql_text, table_ref
+from pipeline.warehouse.schema import sql_objects
 
 
-def warehouse_tables() -> list[str]:
-    return sorted(p.stem for p in (SQL_DIR / "tables").glob("*.sql"))
+def warehouse_objects() -> list[str]:
+    """Every table and view sql/ defines, e.g. "dim_customer", "restricted.customer_pii"."""
+    return sorted(o.name for folder in ("tables", "views") for o in sql_objects(folder))
 
 
 def row_counts(conn: sa.Connection) -> dict[str, int]:
-    return {t: conn.execute(sa.select(sa.func.count()).select_from(sa.table(t))).scalar_one() for t in warehouse_tables()}
+    return {name: conn.execute(sa.select(sa.func.count()).select_from(table_ref(name))).scalar_one()
+            for name in warehouse_objects()}
 
 
 def pyramid(conn: sa.Connection, as_of: date) -> list[tuple[str, int, float]]:

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from pipeline.errors import fail_fast_on_bad_input
 from pipeline.extract import extract, write_atomic
 from pipeline.scoring.config import load_scoring_config
-from pipeline.scoring.daily import SCORE_TABLES, daily_scores, staged_history, staged_inputs
-from pipeline.schemas import UTC_TS
+from pipeline.scoring.daily import daily_scores, staged_history, staged_inputs
 from pipeline.settings import Settings, load_settings
 from pipeline.sources import load_sources, load_sources_file
 from pipeline.stage import (
@@ -19,10 +18,9 @@ from pipeline.stage import (
 )
 from pipeline.validate import RESULT_SCHEMA, ROW_ID
 from pipeline.warehouse import ensure_schema, make_engine, sql_text
-from pipeline.warehouse.loader import replace_partitions
+from pipeline.warehouse.load import load_run
 
 log = logging.getLogger(__name__)
-FACT_TABLES = {"orders": "fct_order_line", "surveys": "fct_survey_response", "complaints": "fct_complaint"}
 
 
 def interval_end(run_date: date) -> datetime:
@@ -131,85 +129,23 @@ def score_day(run_date: date, settings: Settings | None = None) -> dict:
 
 
 def load_day(run_date: date, staged: list[dict], scored: dict, settings: Settings | None = None) -> dict:
-    """Replaces this run's partitions in every table inside one transaction."""
+    """Loads the run into the warehouse in one transaction (pipeline/warehouse/load.py)."""
     settings = settings or load_settings()
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
-    loaded: dict[str, int] = {}
     with engine.begin() as conn:
-        _serialize_same_date(conn, run_date)
-        for result in staged:
-            loaded |= _load_source(conn, settings, result, run_date)
-        if scored["path"]:
-            for table in SCORE_TABLES:
-                frame = pl.read_parquet(f"{scored['path']}/{table}.parquet")
-                loaded[table] = replace_partitions(conn, table, frame, key="as_of_date", keys=[run_date])
+        loaded = load_run(conn, settings, run_date, staged, scored["path"])
     engine.dispose()
     log.info("loaded %s", loaded)
     return loaded
 
 
-def _serialize_same_date(conn: sa.Connection, run_date: date) -> None:
-    """Two loads of one date queue behind a transaction-scoped lock; DuckDB has a single writer anyway."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": run_date.toordinal()})
+def report_day(run_date: date, settings: Settings | None = None) -> str:
+    """The run report (pipeline/report): $CRM_HOME/reports/run_<date>.html from the loaded warehouse."""
+    from pipeline.report import write_report
 
-
-def _read_partitions(root, dates: list[str]) -> pl.DataFrame | None:
-    files = [root / f"batch_date={d}" / "part.parquet" for d in dates]
-    files = [f for f in files if f.exists()]
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical") if files else None
-
-
-def current_customers(settings: Settings, sources: dict, run_date: date) -> pl.DataFrame:
-    """dim_customer's rows: the latest master record per customer, or without a master, one row per
-    customer id seen in orders with the country of its latest order."""
-    staging = settings.lake("staging")
-    if "customers" in sources:
-        return staged_history(staging, "customers", run_date).with_columns(pl.lit(True).alias("is_in_master")).collect()
-    orders = staged_history(staging, "orders", run_date)
-    if not orders.collect_schema():
-        return pl.DataFrame()
-    return (
-        orders.filter(pl.col("customer_id").is_not_null())
-        .sort("ordered_at", "batch_date", "source_row_number")
-        .group_by("customer_id")
-        .agg(pl.col("customer_country").drop_nulls().last().alias("country"), pl.col("batch_date").max(),
-             pl.col("load_id").last())
-        .with_columns(pl.lit(False).alias("is_in_master"),
-                      *(pl.lit(None, t).alias(c) for c, t in (("email_hash", pl.String), ("phone_hash", pl.String),
-                        ("is_email_valid", pl.Boolean), ("is_phone_valid", pl.Boolean), ("city", pl.String),
-                        ("signed_up_at", UTC_TS))))
-        .sort("customer_id")
-        .collect()
-    )
-
-
-def _load_source(conn: sa.Connection, settings: Settings, result: dict, run_date: date) -> dict[str, int]:
-    kind, dates = result["kind"], result["batch_dates"]
-    if not dates:
-        return {}
-    days = [date.fromisoformat(d) for d in dates]
-    scope = sa.column("source") == kind
-    sources = load_sources(settings.sources_file)
-    loaded = {}
-    staging = settings.lake("staging")
-    if kind == "customers" or (kind == "orders" and "customers" not in sources):
-        current = current_customers(settings, sources, run_date)
-        loaded["dim_customer"] = replace_partitions(conn, "dim_customer", current, key=None)
-    if kind == "customers":
-        loaded["customer_pii"] = replace_partitions(conn, "customer_pii", current, key=None)
-    else:
-        table = FACT_TABLES[kind]
-        loaded[table] = replace_partitions(conn, table, _read_partitions(staging / kind, dates), key="batch_date", keys=days)
-    if kind == "surveys":
-        answers = _read_partitions(staging / "survey_answers", dates)
-        loaded["fct_survey_answer"] = replace_partitions(conn, "fct_survey_answer", answers, key="batch_date", keys=days)
-    quarantine = _read_partitions(settings.lake("quarantine") / kind, dates)
-    loaded[f"quarantine[{kind}]"] = replace_partitions(conn, "quarantine", quarantine, key="batch_date", keys=days, scope=scope)
-    run_key = f"run_date={run_date.isoformat()}/part.parquet"
-    recon = pl.read_parquet(settings.lake("reconciliation") / kind / run_key)
-    replace_partitions(conn, "etl_batch", recon, key="batch_date", keys=days, scope=scope)
-    results = pl.read_parquet(settings.lake("dq_results") / kind / run_key)
-    replace_partitions(conn, "dq_validation_result", results, key="run_date", keys=[run_date], scope=scope)
-    return loaded
+    settings = settings or load_settings()
+    path = write_report(settings.warehouse_url, run_date, settings.lake("reports"),
+                        config=load_scoring_config(settings.scoring_file))
+    log.info("run report: %s", path)
+    return str(path)

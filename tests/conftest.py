@@ -53,21 +53,19 @@ def crm_home(tmp_path, sample_dir) -> Path:
 def warehouse_url(request, crm_home) -> str:
     if request.param == "duckdb":
         return f"duckdb:///{crm_home / 'warehouse.duckdb'}"
-    pg = request.getfixturevalue("pg_cluster")
-    name = f"wh_{abs(hash(request.node.nodeid)) % 10**8}"
-    pg.create_database(name)
-    return pg.url.rsplit("/", 1)[0] + f"/{name}"
+    return request.getfixturevalue("pg_cluster").new_database("wh")
 
 
-def run_crm(home: Path, airflow_home: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+def run_crm(home: Path, airflow_home: Path, url: str, *args: str, extra_env: dict | None = None,
+            check: bool = True) -> subprocess.CompletedProcess:
     env = os.environ | {
         "CRM_HOME": str(home),
         "CRM_WAREHOUSE_URL": url,
         "CRM_PII_SALT": "test-salt",
         "AIRFLOW_HOME": str(airflow_home),
-    }
+    } | (extra_env or {})
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         log = next(iter(sorted((home / "logs").glob("*.log"), reverse=True)), None) if (home / "logs").exists() else None
         tail = log.read_text()[-4000:] if log else ""
         raise AssertionError(f"crm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}\n{tail}")
@@ -87,8 +85,10 @@ def read_table(url: str, query: str | sa.Executable, **params) -> pl.DataFrame:
 
 
 def table_checksum(url: str, table: str) -> str:
-    """Order-independent content hash of a whole table."""
-    rows = read_table(url, sa.select(sa.literal_column("*")).select_from(sa.table(table))).rows()
+    """Order-independent content hash of a whole table or view ("name" or "schema.name")."""
+    from pipeline.warehouse import table_ref
+
+    rows = read_table(url, sa.select(sa.literal_column("*")).select_from(table_ref(table))).rows()
     return hashlib.sha256("\n".join(sorted(map(repr, rows))).encode()).hexdigest()
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from pipeline.warehouse import table_columns
+from pipeline.warehouse import table_columns, table_ref
+from pipeline.warehouse.failpoints import failpoint
 
 
 def replace_partitions(
@@ -33,7 +34,7 @@ def replace_partitions(
     missing = [c for c in columns if c not in frame.columns]
     if missing and frame.height:
         raise ValueError(f"frame for {table} lacks columns {missing}")
-    target = sa.table(table, *(sa.column(c) for c in columns))
+    target = table_ref(table, columns)
     delete = sa.delete(target) if scope is None else sa.delete(target).where(scope)
     if key is None:
         conn.execute(delete)
@@ -45,13 +46,14 @@ def replace_partitions(
 
 
 def _quoted(conn: sa.Connection, table: str, columns: list[str]) -> tuple[str, str]:
-    quote = conn.dialect.identifier_preparer.quote
-    return quote(table), ", ".join(quote(c) for c in columns)
+    preparer = conn.dialect.identifier_preparer
+    return preparer.format_table(table_ref(table)), ", ".join(preparer.quote(c) for c in columns)
 
 
 def _insert_duckdb(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
     """DuckDB scans the Arrow buffers in place: no row conversion at all."""
     name, cols = _quoted(conn, table, frame.columns)
+    failpoint("load:mid_copy")  # one statement: the nearest point is just before it
     duck = conn.connection.driver_connection
     duck.register("_incoming", frame.to_arrow())
     try:
@@ -72,10 +74,11 @@ def _insert_postgresql(conn: sa.Connection, table: str, frame: pl.DataFrame) -> 
         view = buffer.getbuffer()
         for start in range(0, len(view), 1 << 20):
             copy.write(view[start : start + (1 << 20)])
+            failpoint("load:mid_copy")
 
 
 def _insert_portable(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
-    target = sa.table(table, *(sa.column(c) for c in frame.columns))
+    target = table_ref(table, frame.columns)
     for chunk in frame.iter_slices(10_000):
         conn.execute(sa.insert(target), chunk.to_dicts())
 

@@ -1,14 +1,14 @@
--- One row per survey response per answered item: the raw answer and its score on the measure's common scale.
+-- One row per survey response per answered item, from the response's latest loaded version.
 CREATE TABLE IF NOT EXISTS fct_survey_answer (
-    response_id VARCHAR NOT NULL,
-    customer_id VARCHAR,
-    responded_at TIMESTAMPTZ NOT NULL,
-    item VARCHAR NOT NULL,
-    measure VARCHAR NOT NULL,
-    raw_value DOUBLE PRECISION NOT NULL,
-    score DOUBLE PRECISION NOT NULL,
-    batch_date DATE NOT NULL,
-    load_id VARCHAR NOT NULL,
-    source_file VARCHAR NOT NULL,
-    source_row_number BIGINT NOT NULL
+    response_id VARCHAR NOT NULL, -- Survey response key (fct_survey_response.response_id)
+    customer_id VARCHAR, -- Customer key of the response, null for anonymous responses
+    responded_at TIMESTAMPTZ NOT NULL, -- When the survey was answered, UTC
+    responded_date DATE NOT NULL, -- UTC calendar date of responded_at, joins dim_date.date_day
+    item VARCHAR NOT NULL, -- Survey item (question column) as named in the export, e.g. per_reliability_3
+    measure VARCHAR NOT NULL, -- Measure the item belongs to: per_<dimension>, exp_<dimension>, exp_overall, satisfaction or recommend
+    raw_value DOUBLE PRECISION NOT NULL, -- Answer as given, on the item's own scale (e.g. 1-10)
+    score DOUBLE PRECISION NOT NULL, -- Answer rescaled linearly to the measure's common scale: 1-7, recommend 0-10
+    batch_date DATE NOT NULL, -- Batch (day of data) of the version kept here: the latest one loaded for this key
+    load_id VARCHAR NOT NULL, -- Load id of that batch (content digest of the source file, see etl_batch.load_id)
+    PRIMARY KEY (response_id, item, measure)
 )

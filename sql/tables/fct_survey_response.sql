@@ -1,27 +1,27 @@
--- One row per survey response: each measure's mean answer on the common scale (1-7; recommend 0-10),
--- null when the survey does not ask it. Item-level answers are in fct_survey_answer.
+-- One row per survey response: its latest loaded version. Each measure is the mean answer on the
+-- common scale (1-7; recommend 0-10), null when the survey does not ask it.
 CREATE TABLE IF NOT EXISTS fct_survey_response (
-    response_id VARCHAR NOT NULL,
-    customer_id VARCHAR,
-    customer_match VARCHAR,
-    order_id VARCHAR,
-    responded_at TIMESTAMPTZ NOT NULL,
-    per_tangibles_score DOUBLE PRECISION,
-    per_reliability_score DOUBLE PRECISION,
-    per_responsiveness_score DOUBLE PRECISION,
-    per_assurance_score DOUBLE PRECISION,
-    per_empathy_score DOUBLE PRECISION,
-    exp_tangibles_score DOUBLE PRECISION,
-    exp_reliability_score DOUBLE PRECISION,
-    exp_responsiveness_score DOUBLE PRECISION,
-    exp_assurance_score DOUBLE PRECISION,
-    exp_empathy_score DOUBLE PRECISION,
-    exp_overall_score DOUBLE PRECISION,
-    satisfaction_score DOUBLE PRECISION,
-    recommend_score DOUBLE PRECISION,
-    comment VARCHAR,
-    batch_date DATE NOT NULL,
-    load_id VARCHAR NOT NULL,
-    source_file VARCHAR NOT NULL,
-    source_row_number BIGINT NOT NULL
+    response_id VARCHAR NOT NULL, -- Survey response business key from the survey tool
+    customer_id VARCHAR, -- Customer key (dim_customer.customer_id), resolved across sources, null for anonymous responses
+    customer_match VARCHAR, -- How customer_id was found: 'customer_id' (the row's own id), 'email' or 'phone' (hash matched the master), null if none
+    order_id VARCHAR, -- Order the survey is about, as given by the survey tool, null when none
+    responded_at TIMESTAMPTZ NOT NULL, -- When the survey was answered, UTC
+    responded_date DATE NOT NULL, -- UTC calendar date of responded_at, joins dim_date.date_day
+    per_tangibles_score DOUBLE PRECISION, -- Mean perceived tangibles (RATER) over the response's items, rescaled to 1-7, null if not asked
+    per_reliability_score DOUBLE PRECISION, -- Mean perceived reliability (RATER) over the response's items, rescaled to 1-7, null if not asked
+    per_responsiveness_score DOUBLE PRECISION, -- Mean perceived responsiveness (RATER) over the response's items, rescaled to 1-7, null if not asked
+    per_assurance_score DOUBLE PRECISION, -- Mean perceived assurance (RATER) over the response's items, rescaled to 1-7, null if not asked
+    per_empathy_score DOUBLE PRECISION, -- Mean perceived empathy (RATER) over the response's items, rescaled to 1-7, null if not asked
+    exp_tangibles_score DOUBLE PRECISION, -- Mean expected tangibles (RATER) over the response's items, rescaled to 1-7, null if not asked
+    exp_reliability_score DOUBLE PRECISION, -- Mean expected reliability (RATER) over the response's items, rescaled to 1-7, null if not asked
+    exp_responsiveness_score DOUBLE PRECISION, -- Mean expected responsiveness (RATER) over the response's items, rescaled to 1-7, null if not asked
+    exp_assurance_score DOUBLE PRECISION, -- Mean expected assurance (RATER) over the response's items, rescaled to 1-7, null if not asked
+    exp_empathy_score DOUBLE PRECISION, -- Mean expected empathy (RATER) over the response's items, rescaled to 1-7, null if not asked
+    exp_overall_score DOUBLE PRECISION, -- Mean overall-expectation answer, 1-7: stands in for every dimension without its own expectation
+    satisfaction_score DOUBLE PRECISION, -- Mean satisfaction answer, 1-7 (CSAT counts 6 and above)
+    recommend_score DOUBLE PRECISION, -- Mean likelihood-to-recommend answer, 0-10 (NPS: 9-10 promoter, 0-6 detractor)
+    comment VARCHAR, -- Free-text comment of the respondent (at most 32,000 characters)
+    batch_date DATE NOT NULL, -- Batch (day of data) of the version kept here: the latest one loaded for this key
+    load_id VARCHAR NOT NULL, -- Load id of that batch (content digest of the source file, see etl_batch.load_id)
+    PRIMARY KEY (response_id)
 )

@@ -22,10 +22,7 @@ def shop_db(request, tmp_path) -> str:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'shop.db'}"
     else:
-        pg = request.getfixturevalue("pg_cluster")
-        name = f"shop_{abs(hash(request.node.nodeid)) % 10**8}"
-        pg.create_database(name)
-        url = pg.url.rsplit("/", 1)[0] + f"/{name}"
+        url = request.getfixturevalue("pg_cluster").new_database("shop")
     meta = sa.MetaData()
     table = sa.Table(
         "shop_orders", meta,

@@ -186,6 +186,12 @@ class PostgresCluster:
         ) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
+    def new_database(self, prefix: str) -> str:
+        """A fresh, uniquely named database; returns its SQLAlchemy URL."""
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        self.create_database(name)
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     # -- internals ----------------------------------------------------------
 
     def _run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:

@@ -138,3 +138,11 @@ def test_identity_resolution_prefers_id_then_email_then_phone():
     assert out["customer_id"].to_list() == ["C9", "C1", "C2", "C3", None]
     assert out["customer_match"].to_list() == ["customer_id", "email", "email", "phone", None]
     assert "customer_email" not in out.columns and "customer_phone" not in out.columns
+
+
+def test_names_and_free_text_are_masked_for_quarantine_readers():
+    assert std.mask_name(pl.Series(["Li Wei", None])).to_list() == ["L*** W***", None]
+    text = '["C1","li.wei@example.cn","+44 20 7946 0064","(020) 7946 0064","2025-12-31 10:00:00","12.50"]'
+    masked = std.mask_text(pl.Series([text]))[0]
+    assert "li.wei" not in masked and "7946" not in masked
+    assert "l***@example.cn" in masked and "2025-12-31 10:00:00" in masked and "12.50" in masked

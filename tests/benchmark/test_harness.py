@@ -1,0 +1,48 @@
+"""Smoke test of the benchmark harness (bench/) at its tiny XS size: every section runs, the pandas
+baseline computes the same scores as ours, and the report renders. It times nothing and asserts no
+speed: the figures of a run this small are start-up costs. PostgreSQL, lifetimes and Airflow are
+left out (their own tests cover them; the lifetimes virtualenv takes a minute to build)."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from bench import report, run
+
+pytestmark = pytest.mark.benchmark
+
+
+@pytest.fixture(scope="module")
+def xs_results(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench")
+    args = argparse.Namespace(repeats=1, no_postgres=True, airflow=[], lifetimes_python=None)
+    return {"started_at": "test", "machine": report.machine(), "total_seconds": 0.0,
+            "sizes": {"XS": run.bench_size("XS", out, args)}}
+
+
+def test_every_section_runs(xs_results):
+    xs = xs_results["sizes"]["XS"]
+    failed = {name: part["error"] for name, part in xs.items() if isinstance(part, dict) and "error" in part}
+    assert not failed
+    assert set(xs) >= {"pipeline", "extract_parquet", "scoring"}
+
+
+def test_pipeline_stages_account_for_every_row(xs_results):
+    xs = xs_results["sizes"]["XS"]
+    stages = report.stages(xs["pipeline"], xs["extract_parquet"])
+    raw = sum(xs["workload"].values())
+    assert stages["extract_csv"]["rows"] == stages["extract_parquet"]["rows"] == raw
+    assert stages["end_to_end"]["peak_rss_mb"] >= max(s["peak_rss_mb"] for s in stages.values())
+    assert all(s["seconds"] > 0 for s in stages.values())
+
+
+def test_pandas_baseline_agrees_with_our_scoring(xs_results):
+    agreement = xs_results["sizes"]["XS"]["scoring"]["agreement"]
+    assert agreement["customers"] == agreement["customers_other"] > 0
+    assert {k: v for k, v in agreement.items() if k not in ("customers", "customers_other") and v} == {}
+
+
+def test_report_renders_ratios_and_stage_table(xs_results):
+    markdown = report.render(xs_results, report.summarize(xs_results))
+    assert "(a) ours / lower bound" in markdown and "**end to end**" in markdown

@@ -48,6 +48,13 @@ class Meter:
     _active: str | None = None
     _since: float = 0.0
 
+    def begin(self, label: str) -> None:
+        """Starts the meter under `label`: what is not inside a phase() is counted there."""
+        self._switch(label)
+
+    def end(self) -> None:
+        self._switch(None)
+
     def _switch(self, label: str | None) -> None:
         now = time.perf_counter()
         if self._active is not None:

@@ -47,29 +47,36 @@ def _stage(jobs: list[dict], labels: tuple[str, ...], rows: int) -> dict:
     return {"seconds": seconds, "rows": rows, "rows_per_second": rows / seconds if seconds else None, "peak_rss_mb": peak}
 
 
-def stages(pipeline: dict, parquet: dict | None) -> dict:
+def stages(pipeline: dict, parquet: dict | None, alone: dict | None = None) -> dict:
+    """Per-stage figures; a run stopped at a task (pipeline["stopped_at"]) has no rows past it."""
     extract, stage = list(pipeline["extract"].values()), list(pipeline["stage"].values())
     raw = sum(j["rows"] for j in extract)
-    order_lines = pipeline["stage"]["orders"]["result"]["accepted"]
-    every = [*extract, *stage, pipeline["score"], pipeline["load"]]
+    order_lines = pipeline["stage"].get("orders", {}).get("result", {}).get("accepted", 0)
+    every = [*extract, *stage, *(pipeline[k] for k in ("score", "load") if k in pipeline)]
     out = {"extract_csv": _stage(extract, ("extract",), raw)}
     if _ok(parquet):
         out["extract_parquet"] = _stage(list(parquet.values()), ("extract",), sum(j["rows"] for j in parquet.values()))
-    out |= {
-        "standardize": _stage(stage, ("standardize",), raw),
-        "validate": _stage(stage, ("validate",), raw),
-        "score": _stage([pipeline["score"]], ("score_read", "daily_scores", "score_write"), order_lines),
-        "daily_scores": _stage([pipeline["score"]], ("daily_scores",), order_lines),
-        "load_duckdb": _stage([pipeline["load"]], ("load",), pipeline["load"]["rows"]),
-    }
+    if stage:
+        out |= {"standardize": _stage(stage, ("standardize",), raw), "validate": _stage(stage, ("validate",), raw)}
+    if "score" in pipeline:
+        out["score"] = _stage([pipeline["score"]], ("score_read", "daily_scores", "score_write"), order_lines)
+        out["daily_scores"] = _stage([pipeline["score"]], ("daily_scores",), order_lines)
+    elif _ok(alone):
+        out["daily_scores_alone"] = _stage([alone], ("daily_scores",), alone["order_lines"])
+        out["score_read_alone"] = _stage([alone], ("score_read",), alone["order_lines"])
+    if "load" in pipeline:
+        out["load_duckdb"] = _stage([pipeline["load"]], ("load",), pipeline["load"]["rows"])
     in_process = sum(p["seconds"] for j in every for k, p in j["phases"].items() if k != "setup")
     # A stage that did not fit in one piece was staged in chunks: end to end counts the chunk runs, not
     # the stopped attempt, and its peak is at least the RSS at which the attempt was stopped.
     seconds = sum(j["process_seconds"] for j in every)
     stopped = [j["one_piece_rss_mb"] or 0.0 for j in stage if "one_piece_error" in j]
-    out["end_to_end"] = {"seconds": seconds, "rows": raw, "rows_per_second": raw / seconds,
-                         "peak_rss_mb": max(_job_peak(j) for j in every + [{"phases": {"x": {"peak_rss_mb": r}}} for r in stopped]),
+    if pipeline.get("stopped_at"):
+        stopped.append(pipeline["stopped_at"].get("rss_mb") or 0.0)
+    peaks = [_job_peak(j) for j in every] + stopped
+    out["end_to_end"] = {"seconds": seconds, "rows": raw, "rows_per_second": raw / seconds, "peak_rss_mb": max(peaks),
                          "in_process_seconds": in_process, "in_one_piece": not stopped,
+                         "completed": "stopped_at" not in pipeline,
                          "wall_seconds_with_stopped_attempts": pipeline["wall_seconds"]}
     return out
 
@@ -126,7 +133,8 @@ def summarize(results: dict) -> dict:
     for size, r in results["sizes"].items():
         s = {"comparisons": comparisons(r)}
         if _ok(r.get("pipeline")):
-            s["stages"] = stages(r["pipeline"], r.get("extract_parquet"))
+            s["stages"] = stages(r["pipeline"], r.get("extract_parquet"), r.get("daily_scores"))
+            s["stopped_at"] = r["pipeline"].get("stopped_at")
             s["per_kind"] = per_kind(r["pipeline"])
         if _ok(r.get("airflow")):
             s["airflow"] = r["airflow"]
@@ -136,6 +144,10 @@ def summarize(results: dict) -> dict:
                   "large_peak_rss_mb": e2e.get("peak_rss_mb")}
         names = [*RATIO_TARGETS, "postgres_load_rows_per_second", *SIZE_TARGETS[size]] if size in SIZE_TARGETS else []
         s["targets"] = {n: {"value": values[n], "met": _met(n, values[n])} for n in names}
+        if not e2e.get("completed", True):  # a run that stopped partway meets no end-to-end target
+            for n in ("end_to_end_seconds", "end_to_end_peak_rss_mb", "large_peak_rss_mb"):
+                if n in s["targets"]:
+                    s["targets"][n]["met"] = False
         summary[size] = s
     return summary
 
@@ -160,7 +172,8 @@ def _x(value) -> str:
 STAGE_LABELS = {
     "extract_csv": "extract, CSV + JSON lines", "extract_parquet": "extract, Parquet", "standardize": "standardize",
     "validate": "validate (GX)", "score": "score (read + daily_scores + write)",
-    "daily_scores": "  of which daily_scores", "load_duckdb": "load (DuckDB, all tables)",
+    "daily_scores": "  of which daily_scores", "score_read_alone": "score: reading the staged history (alone)",
+    "daily_scores_alone": "score: daily_scores (alone, higher memory cap)", "load_duckdb": "load (DuckDB, all tables)",
     "end_to_end": "**end to end** (task processes in sequence)",
 }
 
@@ -174,6 +187,10 @@ def stage_table(size: str, s: dict, counts: dict) -> list[str]:
             lines.append(f"| {label} | {st['seconds']:.1f} | {_num(st['rows'], 0)} | {_num(st['rows_per_second'], 0)} "
                          f"| {st['peak_rss_mb']:,.0f} |")
     e2e = s["stages"]["end_to_end"]
+    if s.get("stopped_at"):
+        stop = s["stopped_at"]
+        lines.append(f"\n**The run stopped at {stop['task']}:** {stop['error']}. End to end covers the tasks before it; "
+                     "its peak RSS is at least the RSS at which the task was stopped.")
     lines.append(f"\nEnd to end without interpreter start-ups and imports: {e2e['in_process_seconds']:.1f} s.")
     if "airflow" in s:
         a = s["airflow"]
@@ -243,29 +260,45 @@ def targets_table(summary: dict) -> list[str]:
             op, bound, label = TARGETS[name]
             value = t["value"]
             shown = _x(value) if name in RATIO_TARGETS else _num(value, 1)
+            if name in ("end_to_end_seconds", "end_to_end_peak_rss_mb") and s.get("stopped_at"):
+                shown = f"> {shown} (stopped at {s['stopped_at']['task']})"
             met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
             lines.append(f"| {label} ({'≤' if op == 'le' else '≥'} {_num(bound, 0)}) | {size} | {shown} | {met} |")
     return lines
 
 
-def main() -> None:
-    """Re-renders results (after changing this module, or to put sizes measured in separate runs side
-    by side; a later file's size replaces an earlier one's):
-
-        python -m bench.report var/bench/results.json [more.json ...]
-    """
-    import json
-    import sys
-
-    runs = [json.loads(open(path).read()) for path in sys.argv[1:]]
+def merge_runs(runs: list[dict]) -> dict:
+    """Several runs' results as one: section by section, a later run's section replaces an earlier
+    one's (a failed section never replaces a successful one)."""
     sizes: dict[str, dict] = {}
-    for run in runs:  # section by section: a later run's section replaces an earlier one's
+    for run in runs:
         for size, r in run["sizes"].items():
             sizes[size] = {**sizes.get(size, {}), **{k: v for k, v in r.items() if not _failed_pipeline(k, v, sizes.get(size))}}
-    results = runs[0] | {"sizes": sizes, "total_seconds": sum(run["total_seconds"] for run in runs)}
+    merged = runs[0] | {"sizes": sizes, "total_seconds": sum(run["total_seconds"] for run in runs)}
     if len(runs) > 1:
-        results["started_at"] = ", ".join(run["started_at"] for run in runs)
-    print(render(results, summarize(results)), end="")
+        merged["started_at"] = ", ".join(run["started_at"] for run in runs)
+    return merged
+
+
+def main() -> None:
+    """Re-renders results (after changing this module, or to put sections measured in separate runs
+    side by side) and, with --json PATH, writes the merged results there:
+
+        python -m bench.report var/bench/results.json [more.json ...] [--json merged.json]
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("results", nargs="+")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    results = merge_runs([json.loads(open(path).read()) for path in args.results])
+    summary = summarize(results)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results | {"summary": summary}, out, indent=2, default=str)
+    print(render(results, summary), end="")
 
 
 def _failed_pipeline(key: str, value, earlier: dict | None) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.measure import Meter
 
 METER = Meter()
-METER._switch("setup")  # imports and argument handling count as setup, never as a measured phase
+METER.begin("setup")  # imports, and any time between phases, count as setup, never as a measured phase
 
 
 def _run_date(args: dict) -> date:
@@ -161,7 +161,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)  # ~200 INFO lines on import
     figures = JOBS[job](args)
-    METER._switch(None)
+    METER.end()
     result_file.write_text(json.dumps({**figures, "phases": METER.as_dict()}, default=str))
     sys.stdout.flush(), sys.stderr.flush()
     # Skip interpreter teardown: after GX is imported DuckDB prints pages of 'leaked instance' reports.

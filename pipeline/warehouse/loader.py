@@ -62,18 +62,21 @@ def _insert_duckdb(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None
         duck.unregister("_incoming")
 
 
+_COPY_SLICE_ROWS = 200_000
+
+
 def _insert_postgresql(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
-    """COPY from Polars' CSV writer: about 20x faster here than pandas to_sql."""
+    """COPY from Polars' CSV writer: about 20x faster here than pandas to_sql. The frame is written
+    in slices, so the CSV text in memory stays a slice's worth, not the whole table's."""
     name, cols = _quoted(conn, table, frame.columns)
-    buffer = io.BytesIO()
-    # Quoting every text value keeps a literal "\N" in a comment from being read as NULL.
-    frame.write_csv(buffer, include_header=False, null_value=r"\N", quote_style="non_numeric",
-                    datetime_format="%Y-%m-%d %H:%M:%S%.f%:z")
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv, NULL '\\N')") as copy:
-        view = buffer.getbuffer()
-        for start in range(0, len(view), 1 << 20):
-            copy.write(view[start : start + (1 << 20)])
+        for chunk in frame.iter_slices(_COPY_SLICE_ROWS):
+            buffer = io.BytesIO()
+            # Quoting every text value keeps a literal "\N" in a comment from being read as NULL.
+            chunk.write_csv(buffer, include_header=False, null_value=r"\N", quote_style="non_numeric",
+                            datetime_format="%Y-%m-%d %H:%M:%S%.f%:z")
+            copy.write(buffer.getbuffer())
             failpoint("load:mid_copy")
 
 

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.benchmark
 @pytest.fixture(scope="module")
 def xs_results(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench")
-    args = argparse.Namespace(repeats=1, no_postgres=True, airflow=[], lifetimes_python=None)
+    args = argparse.Namespace(repeats=1, no_postgres=True, airflow=[], lifetimes_python=None, skip=[],
+                              score_memory_cap_gb=4.0)
     return {"started_at": "test", "machine": report.machine(), "total_seconds": 0.0,
             "sizes": {"XS": run.bench_size("XS", out, args)}}
 

@@ -280,7 +280,7 @@ def test_complaint_sla_outcomes_agree_with_the_scored_kpi(report_run):
     assert open_tickets == data.kpis["open_complaints"]
 
 
-REPORT_TABLES = ["customer_score_daily", "customer_pyramid_daily", "kpi_daily", "kpi_alert", "fct_complaint",
+REPORT_TABLES = ["customer_score_daily", "customer_pyramid_daily", "kpi_daily", "kpi_alert", "stg_complaint",
                  "etl_batch", "quarantine", "dq_validation_result"]
 
 

@@ -120,6 +120,7 @@ def category_margins(completed: pl.LazyFrame, as_of: date) -> pl.DataFrame:
             money_sum("margin").alias("gross_margin_amount"),
             costed.any().alias("has_cost"),
         )
+        .sort("category")  # group_by returns groups in any order; the float totals below must not vary
         .collect()
     )
     total_revenue, total_margin = by_category["revenue_amount"].sum(), by_category["gross_margin_amount"].sum()

@@ -42,6 +42,7 @@ def job_stage(args: dict) -> dict:
     from pipeline import stage, tasks
 
     METER.instrument(stage, "run_suite", "validate")
+    METER.instrument(stage, "build_data_docs", "validate")  # once per source, after its chunks' checkpoints
     with METER.phase("standardize"):
         staged = tasks.stage_source(args["kind"], args["extracted"], _run_date(args))
     return {"result": staged, "rows": staged["raw"]}

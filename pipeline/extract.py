@@ -5,12 +5,15 @@ database table/query; the last two are cut into day batches by their event times
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
 import io
 import json
 import logging
+import os
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -32,6 +35,11 @@ class SourceMissingError(FileNotFoundError):
 
 class SourceReadError(ValueError):
     """A file cannot be read as configured (encoding, format); the message says which and how to fix it."""
+
+
+class SourceIncompleteError(RuntimeError):
+    """A file ends inside a record: it is still being written, or was cut short. Not bad input but
+    a file read too early, so the task is not failed at once: its retries wait for the rest."""
 
 
 def days_to_extract(partitions: list[date], watermark: date | None, run_date: date, owned: set[date] = frozenset()) -> list[date]:
@@ -77,14 +85,23 @@ def decode(data: bytes, encoding: str, name: str) -> str:
 def parse_csv(text: str, delimiter: str) -> pl.DataFrame:
     """All fields as text, empty fields null. Rows with the wrong number of fields are kept, flagged,
     for the quarantine."""
-    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), None)
+    header = _header(text, delimiter)
     if header is None:
         return pl.DataFrame()
     _check_header(header)
     frame = _parse_csv_fast(text, header, delimiter)
     if frame is None:
         frame = _parse_csv_exact(text, header, delimiter)
-    return frame.with_columns(pl.when(pl.col(h) != "").then(pl.col(h)).alias(h) for h in header)
+        frame = frame.with_columns(pl.when(pl.col(h) != "").then(pl.col(h)).alias(h) for h in header)
+    return frame
+
+
+def _header(text: str, delimiter: str) -> list[str] | None:
+    """The first record. Read from the first line alone when it has no quote (no field in it can
+    span lines), which spares copying the whole file into the reader."""
+    end = text.find("\n")
+    first = text if end < 0 else text[:end + 1]
+    return next(csv.reader(io.StringIO(text if '"' in first else first, newline=""), delimiter=delimiter), None)
 
 
 def _parse_csv_fast(text: str, header: list[str], delimiter: str) -> pl.DataFrame | None:
@@ -104,7 +121,9 @@ def _parse_csv_fast(text: str, header: list[str], delimiter: str) -> pl.DataFram
             io.BytesIO(text.encode("utf-8")),
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=False),
+            # Empty fields, quoted or not, are null, as the exact reader makes them.
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, null_values=[""],
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
     except pa.ArrowInvalid:  # e.g. a header that spans lines: let the exact reader decide
         return None
@@ -175,23 +194,42 @@ def read_file(source: SourceConfig, path: Path) -> tuple[pl.DataFrame, bytes]:
     where a bad value can be quarantined."""
     data = path.read_bytes()
     if path.suffix == ".gz":
-        data = gzip.decompress(data)
+        try:
+            data = gzip.decompress(data)
+        except EOFError as exc:
+            raise SourceIncompleteError(f"{path.name}: the gzip stream ends early ({exc}); the file is still "
+                                        "being written or was cut short") from exc
     if not data.strip():
         return pl.DataFrame(), data
     try:
-        if source.format == "csv":
-            return parse_csv(decode(data, source.encoding, path.name), source.delimiter), data
-        if source.format == "jsonl":
-            return parse_jsonl(decode(data, source.encoding, path.name)), data
+        if source.format in ("csv", "jsonl"):
+            text = decode(data, source.encoding, path.name)
+            frame = parse_csv(text, source.delimiter) if source.format == "csv" else parse_jsonl(text)
+            check_last_line(text, frame, path.name)
+            return frame, data
         if source.format == "parquet":
             frame = pl.read_parquet(io.BytesIO(data))
         else:
             frame = pl.read_excel(io.BytesIO(data), sheet_name=source.sheet, infer_schema_length=0)
-    except SourceReadError:
+    except (SourceReadError, SourceIncompleteError):
         raise
     except Exception as exc:  # each reader raises its own error types; name the file and the format
         raise SourceReadError(f"{path.name}: cannot be read as {source.format}: {exc}") from exc
     return _as_text(frame), data
+
+
+def check_last_line(text: str, frame: pl.DataFrame, name: str) -> None:
+    """A last line without a line end that the reader had to flag (a field count unlike the
+    header's, a quote left open, half a JSON object) is a record cut off by a writer still at work. Landing it would
+    quarantine that half record and lose the rest of the file for this batch without a trace, so
+    the file is refused instead. A complete last record without a line end is fine."""
+    if text.endswith(("\n", "\r")) or frame.is_empty() or READ_ERROR not in frame.columns:
+        return
+    problem = frame[READ_ERROR][-1]
+    if problem is not None:
+        raise SourceIncompleteError(
+            f"{name}: the last line has no line end and is not a complete record ({problem}): the file is "
+            "still being written or was cut short; the task retries, and a file that stays cut must be re-exported")
 
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -250,12 +288,128 @@ def event_dates(frame: pl.DataFrame, source: SourceConfig) -> pl.Series:
     return filled
 
 
+class LakeWriteError(OSError):
+    """A lake file could not be written (the disk is full or read-only, say); the message names it."""
+
+
+@contextlib.contextmanager
+def writing(path: Path, *temporary: Path):
+    """Any failure inside names the file being written and removes the temporary files."""
+    try:
+        yield
+    except Exception as exc:
+        for tmp in temporary:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise LakeWriteError(f"cannot write {path}: {exc}") from exc
+
+
+def temporary_path(path: Path, suffix: str = "") -> Path:
+    """A hidden name beside path, of this process only: two writers never share one."""
+    return path.with_name(f".{path.name}{suffix}.{os.getpid()}.tmp")
+
+
 def write_atomic(frame: pl.DataFrame, path: Path) -> None:
-    """Write beside the target, then rename: a crash never leaves a half-written Parquet file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    frame.write_parquet(tmp)
-    tmp.replace(path)
+    """Write beside the target, then rename: a crash never leaves a half-written Parquet file, and a
+    failed write (disk full, read-only) no temporary one."""
+    tmp = temporary_path(path)
+    with writing(path, tmp):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(tmp)
+        tmp.replace(path)
+
+
+ROW_GROUP_ROWS = 200_000  # landed rows per row group: a few days, or one large one
+
+
+class _LandingWriter:
+    """Streams day frames into one Parquet file, row group by row group, holding about one at a time.
+
+    The file is what `pl.concat(days, how="diagonal")` without the empty-batch placeholders would be:
+    columns in order of first appearance, null where a day lacks a column. Days with the same columns
+    go straight into one part; a change of columns starts a new part, and the parts are then
+    concatenated, streaming. Nothing is visible at `path` until `commit`.
+    """
+
+    def __init__(self, path: Path):
+        self.path, self.parts, self.columns = path, [], {}  # columns: name -> dtype, first appearance first
+        self.batches: dict[tuple[str, str, str], int] = {}
+        self.rows, self.pieces, self._writer, self._layout = 0, 0, None, None
+        self._buffer, self._buffered = [], 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.pieces += frame.height > 0
+        for name, dtype in frame.schema.items():
+            self.columns.setdefault(name, dtype)
+        counts = frame.group_by(BATCH, "_load_id", "_source_file", maintain_order=True).agg(
+            pl.col("_row_number").is_not_null().sum().alias("rows"))
+        for day, load_id, source_file, rows in counts.iter_rows():
+            key = (day, load_id, source_file)
+            self.batches[key] = self.batches.get(key, 0) + rows
+        data = frame.filter(pl.col("_row_number").is_not_null())
+        if data.is_empty():
+            return
+        table = data.to_arrow()
+        if self._layout != table.schema:
+            self._close_part()
+            import pyarrow.parquet as pq
+
+            part = temporary_path(self.path, f"-{len(self.parts)}")
+            self.parts.append(part)
+            with writing(self.path):
+                part.parent.mkdir(parents=True, exist_ok=True)
+                self._writer, self._layout = pq.ParquetWriter(part, table.schema, compression="zstd"), table.schema
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        self.rows += data.height
+        if self._buffered >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Days go out together as one row group: a row group per small day costs more than the day."""
+        if self._buffer:
+            import pyarrow as pa
+
+            with writing(self.path):
+                self._writer.write_table(pa.concat_tables(self._buffer), row_group_size=max(self._buffered, 1))
+            self._buffer, self._buffered = [], 0
+
+    def _close_part(self) -> None:
+        if self._writer is not None:
+            self._flush()
+            self._writer.close()
+            self._writer = None
+
+    def commit(self) -> list[dict]:
+        """Publishes the file; returns the batches (date, load id, source file, rows) by date."""
+        tmp = temporary_path(self.path)
+        with writing(self.path, tmp):
+            self._close_part()
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            names = list(self.columns)
+            if len(self.parts) == 1 and list(pl.read_parquet_schema(self.parts[0]).items()) == list(self.columns.items()):
+                self.parts[0].replace(tmp)
+            elif self.parts:
+                scans = [pl.scan_parquet(p) for p in self.parts]
+                full = [s.with_columns(pl.lit(None, self.columns[c]).alias(c) for c in names if c not in s.collect_schema())
+                        .select(names) for s in scans]
+                pl.concat(full).sink_parquet(tmp)
+            else:  # every batch is empty: a file with the columns and no rows
+                pl.DataFrame(schema=self.columns).write_parquet(tmp)
+            tmp.replace(self.path)
+        self.discard()
+        return [{"batch_date": d, "load_id": load, "source_file": f, "rows": n}
+                for (d, load, f), n in sorted(self.batches.items(), key=lambda kv: kv[0][0])]
+
+    def discard(self) -> None:
+        self._buffer, self._buffered = [], 0  # nothing more to write
+        with contextlib.suppress(Exception):  # closing a part on a full disk fails again
+            self._close_part()
+        self._writer = None
+        for part in self.parts:
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
+        self.parts = []
 
 
 def extract(
@@ -263,31 +417,33 @@ def extract(
 ) -> dict:
     """Lands the pending batches of one source; returns the path and per-batch counts for XCom."""
     if source.database:
-        landed = _database_batches(source, watermark, run_date, owned)
+        days = _database_batches(source, watermark, run_date, owned)
     elif source.is_day_partitioned:
-        landed = _partition_batches(source, watermark, run_date, owned)
+        days = _partition_batches(source, watermark, run_date, owned)
     else:
-        landed = _export_batches(source, watermark, run_date, owned)
-    if landed.is_empty():
-        log.info("source %s: no new data for %s (watermark %s)", source.kind, run_date, watermark)
-        return {"kind": source.kind, "path": None, "rows": 0, "batches": []}
-    batches = (
-        landed.group_by(BATCH, "_load_id", "_source_file").agg(pl.col("_row_number").is_not_null().sum().alias("rows"))
-        .sort(BATCH)
-        .rename({BATCH: "batch_date", "_load_id": "load_id", "_source_file": "source_file"})
-    )
+        days = _export_batches(source, watermark, run_date, owned)
     out = landing_dir / source.kind / f"run_date={run_date.isoformat()}" / "part.parquet"
-    data = landed.filter(pl.col("_row_number").is_not_null())
-    write_atomic(data, out)
-    log.info("source %s: landed %d rows in %d batches", source.kind, data.height, batches.height)
-    return {"kind": source.kind, "path": str(out), "rows": data.height, "batches": batches.to_dicts()}
+    writer = _LandingWriter(out)
+    try:
+        for frame in days:
+            writer.add(frame)
+        if not writer.pieces:
+            writer.discard()
+            log.info("source %s: no new data for %s (watermark %s)", source.kind, run_date, watermark)
+            return {"kind": source.kind, "path": None, "rows": 0, "batches": []}
+        batches = writer.commit()
+    except BaseException:
+        writer.discard()
+        raise
+    log.info("source %s: landed %d rows in %d batches", source.kind, writer.rows, len(batches))
+    return {"kind": source.kind, "path": str(out), "rows": writer.rows, "batches": batches}
 
 
-def _partition_batches(source: SourceConfig, watermark, run_date, owned) -> pl.DataFrame:
+def _partition_batches(source: SourceConfig, watermark, run_date, owned) -> Iterator[pl.DataFrame]:
+    """One frame per day file, read as it is asked for."""
     partitions = source.partitions()
     if not partitions:
         raise SourceMissingError(f"source {source.kind}: no files match {source.path_template.replace('{date}', '*')}")
-    frames = []
     for day in days_to_extract(list(partitions), watermark, run_date, owned):
         path = partitions[day]
         frame, data = read_file(source, path)
@@ -298,8 +454,7 @@ def _partition_batches(source: SourceConfig, watermark, run_date, owned) -> pl.D
         if frame.is_empty():  # an empty file is an empty batch: recorded, so the day counts as loaded
             log.warning("source %s: %s is empty", source.kind, path.name)
             frame = _empty_batch(path.name, content_digest(source.kind, day, data), day)
-        frames.append(frame)
-    return pl.concat(frames, how="diagonal") if frames else pl.DataFrame()
+        yield frame
 
 
 def _empty_batch(source_file: str, load_id: str, day: date) -> pl.DataFrame:
@@ -308,21 +463,22 @@ def _empty_batch(source_file: str, load_id: str, day: date) -> pl.DataFrame:
                         schema={"_source_file": pl.String, "_row_number": pl.Int64, "_load_id": pl.String, BATCH: pl.String})
 
 
-def _export_batches(source: SourceConfig, watermark, run_date, owned) -> pl.DataFrame:
+def _export_batches(source: SourceConfig, watermark, run_date, owned) -> Iterator[pl.DataFrame]:
     path = Path(source.path_template)
     if not path.exists():
         raise SourceMissingError(f"source {source.kind}: {path} does not exist")
     frame, data = read_file(source, path)
     if frame.is_empty():
         log.warning("source %s: %s is empty", source.kind, path.name)
-        return pl.DataFrame()
+        return
     check_columns(frame, source, path.name)
     digest = content_digest(source.kind, None, data)
+    del data
     frame = with_lineage(frame, path.name, digest).with_columns(event_dates(frame, source).cast(pl.String).alias(BATCH))
-    return _keep_days(frame, watermark, run_date, owned, per_day_load_id=digest)
+    yield _keep_days(frame, watermark, run_date, owned, per_day_load_id=digest)
 
 
-def _database_batches(source: SourceConfig, watermark, run_date, owned) -> pl.DataFrame:
+def _database_batches(source: SourceConfig, watermark, run_date, owned) -> Iterator[pl.DataFrame]:
     db = source.database
     # The first load takes all history; later ones start at the earliest day they must (re)take.
     starts = [*owned, run_date, *([watermark + timedelta(days=1)] if watermark else [])]
@@ -330,11 +486,11 @@ def _database_batches(source: SourceConfig, watermark, run_date, owned) -> pl.Da
     until = datetime.combine(run_date + timedelta(days=1), time(), tzinfo=timezone.utc)
     frame = read_database(db, since, until)
     if frame.is_empty():
-        return pl.DataFrame()
+        return
     check_columns(frame, source, db.label)
     digest = content_digest(source.kind, None, frame.write_ipc(None).getvalue())
     frame = with_lineage(frame, db.label, digest).with_columns(event_dates(frame, source).cast(pl.String).alias(BATCH))
-    return _keep_days(frame, watermark, run_date, owned, per_day_load_id=digest)
+    yield _keep_days(frame, watermark, run_date, owned, per_day_load_id=digest)
 
 
 def _keep_days(frame: pl.DataFrame, watermark, run_date, owned, *, per_day_load_id: str) -> pl.DataFrame:

@@ -6,7 +6,7 @@ import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -82,6 +82,9 @@ class SourceConfig:
     missing_customer: str = "quarantine"
     likert: Likert | None = None
     max_quarantine_share: float = 0.05
+    # How far after the end of the run's interval an event may be stamped and still be accepted: the
+    # exporting host's clock runs ahead, or its day files are cut in a time zone west of UTC.
+    max_clock_skew: timedelta = timedelta(0)
 
     @property
     def is_day_partitioned(self) -> bool:
@@ -155,7 +158,7 @@ def _source(kind: str, spec: dict, base: Path, origin: Path) -> SourceConfig:
     where = f"{origin}: sources.{kind}"
     known = {"path", "database", "format", "encoding", "delimiter", "sheet", "columns", "derive", "constants",
              "timezone", "datetime_formats", "missing_values", "cancellations", "missing_customer", "likert",
-             "max_quarantine_share", "currency"}
+             "max_quarantine_share", "max_clock_skew_hours", "currency"}
     if set(spec) - known:
         raise SourceConfigError(f"{where}: unknown keys {sorted(set(spec) - known)}")
     if ("path" in spec) == ("database" in spec):
@@ -172,6 +175,9 @@ def _source(kind: str, spec: dict, base: Path, origin: Path) -> SourceConfig:
     share = float(spec.get("max_quarantine_share", 0.05))
     if not 0 <= share <= 1:
         raise SourceConfigError(f"{where}.max_quarantine_share must be within [0, 1]")
+    skew = float(spec.get("max_clock_skew_hours", 0))
+    if not 0 <= skew <= 48:
+        raise SourceConfigError(f"{where}.max_clock_skew_hours must be within [0, 48]")
     policy = spec.get("missing_customer", "quarantine")
     if policy not in MISSING_CUSTOMER_POLICIES:
         raise SourceConfigError(f"{where}.missing_customer must be one of {sorted(MISSING_CUSTOMER_POLICIES)}")
@@ -205,6 +211,7 @@ def _source(kind: str, spec: dict, base: Path, origin: Path) -> SourceConfig:
         missing_customer=policy,
         likert=_likert(spec.get("likert"), where) if kind == "surveys" else None,
         max_quarantine_share=share,
+        max_clock_skew=timedelta(hours=skew),
     )
 
 

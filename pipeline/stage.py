@@ -1,29 +1,41 @@
 """Standardize + validate one source's landed rows into accepted (staging) and quarantined rows.
 
 Every landed row ends in exactly one of the two, per batch date, and the counts are checked.
+
+A run stages its landed rows in chunks of consecutive batch days, the latest first, so its memory is
+bounded by a chunk rather than by the history it loads. The rules that look across days give the
+same result as staging every row at once: exact duplicates are found over the whole run first (rows
+hashed, rows sharing a hash compared in full), derived fields are evaluated over the whole run (an
+expression such as ROW_NUMBER() OVER (...) may span days), and the business keys of the chunks
+already staged mark older versions in the chunks before them as superseded.
 """
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from pipeline import standardize as std
-from pipeline.extract import write_atomic
-from pipeline.mapping import ITEM_PREFIX, apply_mapping, data_columns, likert_items
+from pipeline.extract import BATCH, write_atomic, writing
+from pipeline.mapping import ITEM_PREFIX, apply_mapping, data_columns, derived_fields, likert_items
 from pipeline.schemas import LIKERT_MEASURES, LINEAGE, RAW_FIELDS, READ_ERROR, SCHEMAS, common_scale
 from pipeline.sources import SourceConfig, item_range
-from pipeline.validate import ROW_ID, failures_frame, run_suite
+from pipeline.validate import RESULT_SCHEMA, ROW_ID, ContractError, build_data_docs, failures_frame, preload, run_suite
 
 QUARANTINE_COLUMNS = ["source", "batch_date", "load_id", "source_file", "source_row_number", "reason_code", "reason_detail", "raw_record"]
 _MASKS = {"email": std.mask_email, "customer_email": std.mask_email, "phone": std.mask_phone, "customer_phone": std.mask_phone,
           "full_name": std.mask_name}
+NOT_AFTER_INTERVAL = "is_not_dated_after_interval"
 # Flags computed in Polars for the suite to check; they are not warehouse columns.
 HELPER_FLAGS = {"is_known_customer", "has_customer_ref", "has_fx_rate", "is_quantity_sign_consistent",
-                "are_likert_answers_in_range"}
+                "are_likert_answers_in_range", NOT_AFTER_INTERVAL}
+# Landed values (rows x columns) staged at once: about 1.3M order lines or 0.4M survey responses. A
+# chunk's peak memory is roughly proportional; a run of more days is staged in several chunks.
+CHUNK_CELLS = 24_000_000
+_WRITERS = 2  # partition files written at once
 
 
 class QuarantineThresholdError(RuntimeError):
@@ -46,6 +58,8 @@ class Staged:
     quarantine: pl.DataFrame
     results: pl.DataFrame  # one row per expectation
     answers: pl.DataFrame | None = None  # surveys: one row per response per item
+    answer_items: tuple[pl.DataFrame, dict[str, list[str]]] | None = None  # surveys, when answers are left to the caller
+    result_id: object | None = None  # the GX validation result, for Data Docs
 
 
 def standardize_kind(kind: str, typed: pl.DataFrame, ctx: StageContext) -> pl.DataFrame:
@@ -92,6 +106,12 @@ def _standardize_orders(frame: pl.DataFrame, fx_rates: pl.DataFrame) -> pl.DataF
     ).drop("unit_price_base", "unit_cost_base")
 
 
+def _not_after_interval(kind: str, interval_end: datetime) -> pl.Expr:
+    """The event is not later than the interval end; a missing one is judged by its own checks."""
+    event = pl.col(SCHEMAS[kind].event_at)
+    return (event.is_null() | (event <= interval_end)).alias(NOT_AFTER_INTERVAL)
+
+
 def raw_records(raw: pl.DataFrame) -> pl.DataFrame:
     """The original row as JSON text (PII masked), keyed by row id; rows the reader could not split
     keep their original fields."""
@@ -105,38 +125,109 @@ def raw_records(raw: pl.DataFrame) -> pl.DataFrame:
     return masked.select(ROW_ID, record.alias("raw_record"))
 
 
+class StageRun:
+    """The rules one source's run applies across its chunks: exact duplicates and derived fields
+    over all its landed rows, and the business keys of the chunks staged so far (later days).
+
+    `landed` holds every landed row of the run with its `_rid`; chunks must be staged latest first.
+    """
+
+    def __init__(self, kind: str, landed: pl.LazyFrame, ctx: StageContext):
+        self.kind, self.ctx = kind, ctx
+        readable = landed.filter(pl.col(READ_ERROR).is_null()) if READ_ERROR in landed.collect_schema() else landed
+        data = data_columns(readable.collect_schema())
+        self.duplicates = std.exact_duplicate_ids(readable, data, ROW_ID)
+        unique = readable.filter(~pl.col(ROW_ID).is_in(self.duplicates.implode())).sort(BATCH, "_row_number")
+        self.derived = derived_fields(unique, ctx.source, ROW_ID)
+        self._later_keys: list[pl.DataFrame] = []  # business keys (and their hash) of the chunks staged so far
+        self._later_hashes: pl.Series | None = None
+
+    def stage_chunk(self, raw: pl.DataFrame, *, gx_root: Path | None = None, run_name: str | None = None,
+                    data_docs: bool = True, spread_answers: bool = True) -> Staged:
+        """Accepted rows, quarantine rows and GX results of one chunk; raises if any row went missing.
+        Without `spread_answers`, a survey chunk returns its accepted answers wide (`answer_items`), for
+        survey_answers to spread a batch at a time."""
+        kind, ctx = self.kind, self.ctx
+        schema, source = SCHEMAS[kind], ctx.source
+        readable = _where(raw, raw[READ_ERROR].is_null()) if READ_ERROR in raw.columns else raw
+        ordered = readable if _in_file_order(readable) else readable.sort(BATCH, "_row_number")
+        unique, exact_dups = _split(ordered, ~ordered[ROW_ID].is_in(self.duplicates.implode()))
+        mapped = apply_mapping(unique, source, self.derived)
+        del unique
+        items = likert_items(mapped, source)
+        types = {**schema.columns, **{i: pl.Float64 for v in items.values() for i in v}}
+        typed, unparsable = std.cast_to_schema(mapped, types, source.datetime_formats, source.timezone)
+        del mapped
+        frame = standardize_kind(kind, typed, ctx).with_columns(_not_after_interval(kind, ctx.interval_end))
+        del typed
+        frame, superseded = self._split_superseded(frame, list(schema.business_key))
+        report = run_suite(kind, frame, ctx.interval_end, gx_root, run_name, data_docs=data_docs)
+        failed = failures_frame(report.failures)
+        rejected = pl.concat([
+            _unreadable(raw),
+            unparsable.select(ROW_ID, pl.lit("parse_error").alias("reason_code"), "reason_detail"),
+            _tagged(exact_dups, "exact_duplicate", "identical to an earlier row"),
+            _tagged(superseded, "superseded_version", f"a later row has the same {'+'.join(schema.business_key)}"),
+            failed,
+        ])
+        accepted = _where(frame, ~frame[ROW_ID].is_in(failed[ROW_ID].implode()))
+        del frame
+        quarantine = _quarantine_rows(kind, raw, rejected)
+        reconcile(raw, accepted, quarantine)
+        wide = accepted.select(*ANSWER_KEY, *dict.fromkeys(i for v in items.values() for i in v)) if items else None
+        answers = survey_answers(wide, items, source) if items and spread_answers else None
+        if kind == "surveys":  # every measure column exists, null when this survey does not ask it
+            accepted = accepted.with_columns(pl.lit(None, pl.Float64).alias(f"{m}_score") for m in LIKERT_MEASURES
+                                             if f"{m}_score" not in accepted.columns)
+        keep = [*schema_output_columns(accepted), *LINEAGE]
+        return Staged(_warehouse_lineage(accepted.select(keep)), quarantine, report.results, answers=answers,
+                      answer_items=(wide, items) if items and not spread_answers else None, result_id=report.result_id)
+
+    def _split_superseded(self, frame: pl.DataFrame, key: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The latest version of each key within the chunk, unless a later chunk has that key too.
+
+        Later keys are looked up by hash; rows whose hash meets one are compared on the key itself."""
+        frame, superseded = std.split_superseded(frame, key, ordered=True)  # stage_chunk keeps rows in order
+        hashes = frame.select(pl.struct(key).hash().alias("_key_hash"))["_key_hash"]
+        if self._later_hashes is not None:
+            suspects = hashes.is_in(self._later_hashes.implode())
+            if suspects.any():
+                rows = frame.filter(suspects).with_columns(hashes.filter(suspects))
+                wanted = rows["_key_hash"].unique().implode()
+                later = pl.concat([k.filter(pl.col("_key_hash").is_in(wanted)) for k in self._later_keys])
+                replaced = rows.join(later.select(key), on=key, how="semi", nulls_equal=True)[ROW_ID].implode()
+                superseded = pl.concat([superseded, frame.filter(pl.col(ROW_ID).is_in(replaced))])
+                kept = ~pl.col(ROW_ID).is_in(replaced)
+                hashes, frame = hashes.filter(frame.select(kept).to_series()), frame.filter(kept)
+        keys = frame.select(key).with_columns(hashes)  # none of them is a later key yet
+        self._later_keys.append(keys)
+        self._later_hashes = hashes if self._later_hashes is None else self._later_hashes.append(hashes)
+        return frame, superseded
+
+
+def _where(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
+    """frame.filter(keep), without copying the frame when every row is kept (the common case)."""
+    return frame if keep.all() else frame.filter(keep)
+
+
+def _split(frame: pl.DataFrame, keep: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows kept, the others)."""
+    return (frame, frame.clear()) if keep.all() else (frame.filter(keep), frame.filter(~keep))
+
+
+def _in_file_order(frame: pl.DataFrame) -> bool:
+    """Rows by batch date, then row number already (landing files are written that way)."""
+    day, row = frame[BATCH], frame["_row_number"]
+    later = (day > day.shift(1)) | ((day == day.shift(1)) & (row > row.shift(1)))
+    return bool(later.slice(1).fill_null(False).all())
+
+
 def stage(kind: str, landed: pl.DataFrame, ctx: StageContext, *, gx_root: Path | None = None,
           run_name: str | None = None) -> Staged:
-    """Returns accepted rows, quarantine rows and GX results; raises if any row went missing."""
-    schema, source = SCHEMAS[kind], ctx.source
+    """All of `landed` at once, in memory: returns accepted rows, quarantine rows and GX results;
+    raises if any row went missing."""
     raw = landed.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW_ID))
-    readable = raw.filter(pl.col(READ_ERROR).is_null()) if READ_ERROR in raw.columns else raw
-    unique, exact_dups = std.split_exact_duplicates(readable, data_columns(readable))
-    mapped = apply_mapping(unique, source)
-    items = likert_items(mapped, source)
-    types = {**schema.columns, **{i: pl.Float64 for v in items.values() for i in v}}
-    typed, unparsable = std.cast_to_schema(mapped, types, source.datetime_formats, source.timezone)
-    frame = standardize_kind(kind, typed, ctx)
-    frame, superseded = std.split_superseded(frame, list(schema.business_key))
-    report = run_suite(kind, frame, ctx.interval_end, gx_root, run_name)
-    failed = failures_frame(report.failures)
-    rejected = pl.concat([
-        _unreadable(raw),
-        unparsable.select(ROW_ID, pl.lit("parse_error").alias("reason_code"), "reason_detail"),
-        _tagged(exact_dups, "exact_duplicate", "identical to an earlier row"),
-        _tagged(superseded, "superseded_version", f"a later row has the same {'+'.join(schema.business_key)}"),
-        failed,
-    ])
-    accepted = frame.join(failed, on=ROW_ID, how="anti")
-    quarantine = _quarantine_rows(kind, raw, rejected)
-    reconcile(raw, accepted, quarantine)
-    answers = _answers(accepted, items, source) if items else None
-    if kind == "surveys":  # every measure column exists, null when this survey does not ask it
-        accepted = accepted.with_columns(pl.lit(None, pl.Float64).alias(f"{m}_score") for m in LIKERT_MEASURES
-                                         if f"{m}_score" not in accepted.columns)
-    keep = [*schema_output_columns(accepted), *LINEAGE]
-    return Staged(_warehouse_lineage(accepted.select(keep)), quarantine, report.results,
-                  _warehouse_lineage(answers) if answers is not None else None)
+    return StageRun(kind, raw.lazy(), ctx).stage_chunk(raw, gx_root=gx_root, run_name=run_name)
 
 
 def _unreadable(raw: pl.DataFrame) -> pl.DataFrame:
@@ -155,10 +246,15 @@ def _likert_scales(items: dict[str, list[str]], source: SourceConfig) -> tuple[d
     return ranges, {m: common_scale(m) for m in items}
 
 
-def _answers(accepted: pl.DataFrame, items: dict[str, list[str]], source: SourceConfig) -> pl.DataFrame:
-    answers = std.likert_answers(accepted, items, *_likert_scales(items, source),
-                                 ["response_id", "customer_id", "responded_at", *LINEAGE])
-    return answers.with_columns(pl.col("item").str.strip_prefix(ITEM_PREFIX))
+ANSWER_KEY = ["response_id", "customer_id", "responded_at", *LINEAGE]
+
+
+def survey_answers(accepted: pl.DataFrame, items: dict[str, list[str]], source: SourceConfig) -> pl.DataFrame:
+    """The warehouse's answer rows (one per response per answered item) of accepted survey rows."""
+    labels = {i: i.removeprefix(ITEM_PREFIX) for v in items.values() for i in v}
+    wide = _warehouse_lineage(accepted)  # before spreading: once per response, not per answer
+    key = [_WAREHOUSE_LINEAGE.get(c, c) for c in ANSWER_KEY]
+    return std.likert_answers(wide, items, *_likert_scales(items, source), key, labels)
 
 
 def _tagged(rows: pl.DataFrame, code: str, detail: str) -> pl.DataFrame:
@@ -171,14 +267,18 @@ def schema_output_columns(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in helpers and not c.startswith(ITEM_PREFIX)]
 
 
+_WAREHOUSE_LINEAGE = {"_batch_date": "batch_date", "_load_id": "load_id", "_source_file": "source_file",
+                      "_row_number": "source_row_number"}
+
+
 def _warehouse_lineage(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.rename(
-        {"_batch_date": "batch_date", "_load_id": "load_id", "_source_file": "source_file", "_row_number": "source_row_number"}
-    ).with_columns(pl.col("batch_date").str.to_date())
+    return frame.rename(_WAREHOUSE_LINEAGE).with_columns(pl.col("batch_date").str.to_date())
 
 
 def _quarantine_rows(kind: str, raw: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
-    joined = rejected.join(raw_records(raw), on=ROW_ID).join(raw.select(ROW_ID, *LINEAGE), on=ROW_ID)
+    """The rejected rows with their lineage and original text (only theirs is encoded)."""
+    rows = raw.filter(pl.col(ROW_ID).is_in(rejected[ROW_ID].implode()))
+    joined = rejected.join(raw_records(rows), on=ROW_ID).join(rows.select(ROW_ID, *LINEAGE), on=ROW_ID)
     return _warehouse_lineage(joined).with_columns(pl.lit(kind).alias("source")).sort("batch_date", "source_row_number").select(
         ROW_ID, *QUARANTINE_COLUMNS
     )
@@ -186,7 +286,7 @@ def _quarantine_rows(kind: str, raw: pl.DataFrame, rejected: pl.DataFrame) -> pl
 
 def reconcile(raw: pl.DataFrame, accepted: pl.DataFrame, quarantine: pl.DataFrame) -> None:
     """Raw rows = accepted + quarantined, and no row is in both."""
-    both = accepted.join(quarantine, on=ROW_ID, how="semi").height
+    both = quarantine[ROW_ID].is_in(accepted[ROW_ID].implode()).sum()
     if both or raw.height != accepted.height + quarantine.height:
         raise AssertionError(
             f"reconciliation failed: raw {raw.height} != accepted {accepted.height} + quarantined {quarantine.height} "
@@ -194,20 +294,39 @@ def reconcile(raw: pl.DataFrame, accepted: pl.DataFrame, quarantine: pl.DataFram
         )
 
 
+def _per_batch(frame: pl.DataFrame | None) -> pl.DataFrame:
+    """Rows per batch date (as ISO text)."""
+    if frame is None or frame.is_empty():
+        return pl.DataFrame(schema={"batch_date": pl.String, "n": pl.Int64})
+    return frame.group_by(pl.col("batch_date").cast(pl.String)).agg(pl.len().cast(pl.Int64).alias("n"))
+
+
+def _reconciliation(kind: str, landed_batches: list[dict], accepted: pl.DataFrame, quarantined: pl.DataFrame) -> pl.DataFrame:
+    """One row per landed batch from rows-per-date counts; fails if any batch does not add up."""
+    landed = pl.DataFrame(
+        [{"source": kind, "batch_date": b["batch_date"], "load_id": b["load_id"], "source_file": b["source_file"],
+          "raw_rows": b["rows"]} for b in landed_batches],
+        schema={"source": pl.String, "batch_date": pl.String, "load_id": pl.String, "source_file": pl.String, "raw_rows": pl.Int64},
+    )
+
+    def counts(per_date: pl.DataFrame, name: str) -> pl.DataFrame:
+        return per_date.group_by("batch_date").agg(pl.col("n").sum().alias(name))
+
+    rows = (
+        landed.join(counts(accepted, "accepted_rows"), on="batch_date", how="left", maintain_order="left")
+        .join(counts(quarantined, "quarantined_rows"), on="batch_date", how="left", maintain_order="left")
+        .with_columns(pl.col("accepted_rows", "quarantined_rows").fill_null(0))
+    )
+    bad = rows.filter(pl.col("raw_rows") != pl.col("accepted_rows") + pl.col("quarantined_rows"))
+    if bad.height:
+        raise AssertionError(f"{kind}: batches do not reconcile: {bad.to_dicts()}")
+    return rows.with_columns(pl.col("batch_date").str.to_date())
+
+
 def batch_counts(kind: str, landed_batches: list[dict], accepted: pl.DataFrame | None,
                  quarantine: pl.DataFrame | None) -> pl.DataFrame:
     """One reconciliation row per batch date; fails if any batch does not add up."""
-    acc = Counter(d.isoformat() for d in accepted["batch_date"].to_list()) if accepted is not None else Counter()
-    qua = Counter(d.isoformat() for d in quarantine["batch_date"].to_list()) if quarantine is not None else Counter()
-    rows = [
-        {"source": kind, "batch_date": b["batch_date"], "load_id": b["load_id"], "source_file": b["source_file"],
-         "raw_rows": b["rows"], "accepted_rows": acc[b["batch_date"]], "quarantined_rows": qua[b["batch_date"]]}
-        for b in landed_batches
-    ]
-    bad = [r for r in rows if r["raw_rows"] != r["accepted_rows"] + r["quarantined_rows"]]
-    if bad:
-        raise AssertionError(f"{kind}: batches do not reconcile: {bad}")
-    return pl.DataFrame(rows).with_columns(pl.col("batch_date").str.to_date())
+    return _reconciliation(kind, landed_batches, _per_batch(accepted), _per_batch(quarantine))
 
 
 def check_quarantine_share(kind: str, raw_rows: int, quarantine: pl.DataFrame | None, max_share: float) -> None:
@@ -221,16 +340,167 @@ def check_quarantine_share(kind: str, raw_rows: int, quarantine: pl.DataFrame | 
     )
 
 
+def _partition_path(root: Path, key: str, day: str, pending: bool = False) -> Path:
+    return root / f"{key}={day}" / (".part.parquet.pending" if pending else "part.parquet")
+
+
+def _write_parts(frame: pl.DataFrame | None, root: Path, key: str, *, pending: bool) -> list[str]:
+    """One Parquet file per value of `key`; returns the values written."""
+    if frame is None or frame.is_empty():
+        return []
+    parts = {(d.isoformat() if hasattr(d, "isoformat") else str(d)): part
+             for (d,), part in frame.partition_by(key, as_dict=True, maintain_order=True).items()}
+
+    def write(day: str) -> None:
+        path = _partition_path(root, key, day, pending)
+        if pending:  # never read under this name: no need for a temporary name first
+            with writing(path, path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                parts[day].write_parquet(path)
+        else:
+            write_atomic(parts[day], path)
+
+    with ThreadPoolExecutor(_WRITERS) as pool:  # Polars writes without the GIL: two files at a time
+        list(pool.map(write, parts))
+    return list(parts)
+
+
 def write_partitions(frame: pl.DataFrame | None, root: Path, dates: list[str], key: str = "batch_date") -> list[str]:
     """One Parquet file per date, so a reprocessed date replaces stale rows; a date without rows has no
     file (an old one is removed)."""
-    paths = []
+    written = set(_write_parts(frame, root, key, pending=False))
     for day in dates:
-        path = root / f"{key}={day}" / "part.parquet"
-        part = frame.filter(pl.col(key) == pl.lit(day).str.to_date()) if frame is not None else None
-        if part is None or part.is_empty():
-            path.unlink(missing_ok=True)
-            continue
-        write_atomic(part, path)
-        paths.append(str(path))
-    return paths
+        if day not in written:
+            _partition_path(root, key, day).unlink(missing_ok=True)
+    return [str(_partition_path(root, key, d)) for d in dates if d in written]
+
+
+@dataclass
+class _Pending:
+    """Partition files of a run, written beside their final names as chunks finish and moved into
+    place only once the whole run reconciles: a run that fails leaves the lakes as they were."""
+
+    roots: dict[str, Path]  # output -> lake folder
+    dates: list[str]
+    key: str = "batch_date"
+    written: dict[str, set[str]] = field(default_factory=dict)
+
+    def write(self, name: str, frame: pl.DataFrame | None) -> None:
+        self.written.setdefault(name, set()).update(_write_parts(frame, self.roots[name], self.key, pending=True))
+
+    def publish(self) -> None:
+        for name, root in self.roots.items():
+            done = self.written.get(name, set())
+            for day in self.dates:
+                final = _partition_path(root, self.key, day)
+                if day in done:
+                    _partition_path(root, self.key, day, pending=True).replace(final)
+                else:
+                    final.unlink(missing_ok=True)
+        self.written = {}
+
+    def discard(self) -> None:
+        for name, root in self.roots.items():
+            for day in self.dates:
+                _partition_path(root, self.key, day, pending=True).unlink(missing_ok=True)
+        self.written = {}
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    raw: int
+    accepted: int
+    quarantined: int
+    reconciliation: pl.DataFrame  # batch_counts' rows
+    results: pl.DataFrame  # one row per expectation, summed over the chunks
+
+
+def plan_chunks(batches: list[dict], width: int, cells: int = CHUNK_CELLS) -> list[list[str]]:
+    """Consecutive batch dates, in date order, of at most `cells` landed values each (a day larger
+    than that is a chunk of its own)."""
+    limit = max(1, cells // max(width, 1))
+    chunks, current, rows = [], [], 0
+    for batch in sorted(batches, key=lambda b: b["batch_date"]):
+        if current and rows + batch["rows"] > limit:
+            chunks.append(current)
+            current, rows = [], 0
+        if not current or current[-1] != batch["batch_date"]:
+            current.append(batch["batch_date"])
+        rows += batch["rows"]
+    return [*chunks, current] if current else chunks
+
+
+def merge_results(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Per-chunk GX results as one run's: counts summed, success only if every chunk passed. Results are
+    matched by expectation, column and their rank among equal pairs (GX orders them its own way)."""
+    if not parts:
+        return pl.DataFrame(schema=RESULT_SCHEMA)
+    ranked = [p.with_columns(pl.int_range(pl.len()).over("expectation", "column_name").alias("_rank"),
+                             pl.int_range(pl.len()).alias("_order")) for p in parts]
+    key = ["expectation", "column_name", "_rank"]
+    return (
+        pl.concat(ranked)
+        .group_by(key, maintain_order=True)
+        .agg(pl.col("is_success").all(),
+             pl.when(pl.col("unexpected_count").is_not_null().any()).then(pl.col("unexpected_count").sum()),
+             pl.col("element_count").sum(), pl.col("_order").first())
+        .sort("_order")
+        .select(list(RESULT_SCHEMA))
+        .cast(RESULT_SCHEMA)
+    )
+
+
+def stage_landed(kind: str, extracted: dict, ctx: StageContext, lakes: dict[str, Path], *, gx_root: Path | None = None,
+                 run_name: str | None = None, cells: int | None = None) -> StageOutcome:
+    """Stages a landed run (extract's result) in chunks, latest first, into the lakes ("accepted",
+    "quarantine" and, for surveys, "answers"). Partitions appear only after every batch reconciles and
+    the quarantined share is within the source's limit; then the run's Data Docs are built, once."""
+    batches = extracted["batches"]
+    dates = [b["batch_date"] for b in batches]
+    pending = _Pending({k: v for k, v in lakes.items() if k != "answers" or kind == "surveys"}, dates)
+    landed = (pl.scan_parquet(extracted["path"], row_index_name=ROW_ID).with_columns(pl.col(ROW_ID).cast(pl.Int64))
+              if extracted.get("rows") else None)
+    accepted, quarantined, reasons, results, result_ids = [], [], [], [], []
+    try:
+        if landed is not None:
+            preload()
+            run = StageRun(kind, landed, ctx)
+            chunks = plan_chunks(batches, len(landed.collect_schema()), cells or CHUNK_CELLS)
+            for days in reversed(chunks):
+                raw = landed.filter(pl.col(BATCH).is_in(days)).collect()
+                if raw.is_empty():
+                    continue
+                name = run_name if len(chunks) == 1 or run_name is None else f"{run_name}_{days[0]}_{days[-1]}"
+                try:
+                    staged = run.stage_chunk(raw, gx_root=gx_root, run_name=name, data_docs=False, spread_answers=False)
+                except ContractError as exc:
+                    result_ids += [exc.result_id] if getattr(exc, "result_id", None) else []
+                    raise
+                del raw
+                result_ids.append(staged.result_id)
+                pending.write("accepted", staged.accepted)
+                pending.write("quarantine", staged.quarantine.drop(ROW_ID))
+                if staged.answer_items is not None:  # spread a batch day at a time: 44 rows a response
+                    wide, items = staged.answer_items
+                    for day in wide.partition_by(BATCH, maintain_order=True):
+                        pending.write("answers", survey_answers(day, items, ctx.source))
+                accepted.append(_per_batch(staged.accepted))
+                quarantined.append(_per_batch(staged.quarantine))
+                reasons.append(staged.quarantine.select("reason_code"))
+                results.append(staged.results)
+                del staged
+                # Past the limit already: the rest of the run cannot bring the share back under it.
+                check_quarantine_share(kind, extracted["rows"], pl.concat(reasons), ctx.source.max_quarantine_share)
+        rejected = pl.concat(reasons) if reasons else None
+        check_quarantine_share(kind, extracted.get("rows", 0), rejected, ctx.source.max_quarantine_share)
+        empty = _per_batch(None)
+        recon = _reconciliation(kind, batches, pl.concat([empty, *accepted]), pl.concat([empty, *quarantined]))
+        pending.publish()
+    except BaseException:
+        pending.discard()
+        raise
+    finally:
+        if gx_root is not None and result_ids:
+            build_data_docs(gx_root, kind, [r for r in result_ids if r is not None])
+    return StageOutcome(int(recon["raw_rows"].sum()), int(recon["accepted_rows"].sum()),
+                        int(recon["quarantined_rows"].sum()), recon, merge_results(results))

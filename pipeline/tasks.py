@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
 
 from pipeline.errors import fail_fast_on_bad_input
 from pipeline.extract import extract, write_atomic
-from pipeline.scoring.config import load_scoring_config
-from pipeline.scoring.daily import daily_scores, staged_history, staged_inputs
+from pipeline.report.data import query
+from pipeline.scoring.config import ScoringConfig, load_scoring_config
+from pipeline.scoring.daily import daily_scores, staged_history, staged_inputs, staged_scans
+from pipeline.scoring.shards import Plan, merge_scores, plan_frames, plan_of, plan_scores, shard_inputs, shard_scores
 from pipeline.settings import Settings, load_settings
 from pipeline.sources import load_sources, load_sources_file
-from pipeline.stage import (
-    StageContext, batch_counts, check_quarantine_share, stage, write_partitions,
-)
-from pipeline.validate import RESULT_SCHEMA, ROW_ID
+from pipeline.stage import StageContext, stage_landed
 from pipeline.warehouse import ensure_schema, make_engine, sql_text
 from pipeline.warehouse.load import load_run
 
@@ -54,43 +54,34 @@ def extract_source(kind: str, run_date: date, settings: Settings | None = None) 
 
 @fail_fast_on_bad_input
 def stage_source(kind: str, extracted: dict, run_date: date, settings: Settings | None = None) -> dict:
-    """Standardize and validate the landed rows; write accepted, quarantined and audit lakes."""
+    """Standardize and validate the landed rows, in chunks of batch days (pipeline/stage.py); write
+    accepted, quarantined and audit lakes."""
     settings = settings or load_settings()
     result = {"kind": kind, "raw": 0, "accepted": 0, "quarantined": 0, "batch_dates": []}
     if not extracted["batches"]:
         return result
     config = load_sources_file(settings.sources_file)
-    source = config.sources[kind]
-    landed = pl.read_parquet(extracted["path"])
     known, registry = _customer_reference(settings, config.sources, kind, run_date)
     ctx = StageContext(
-        source=source,
-        interval_end=interval_end(run_date),
+        source=config.sources[kind],
+        interval_end=interval_end(run_date) + config.sources[kind].max_clock_skew,  # the latest event accepted
         fx_rates=fx_rates(settings.fx_rates_file, config.base_currency or settings.base_currency),
         known_customers=known,
         registry=registry,
         pii_salt=settings.pii_salt,
     )
     run_id = f"{kind}-{run_date.isoformat()}"
-    staged = stage(kind, landed, ctx, gx_root=settings.lake("gx"), run_name=run_id) if landed.height else None
-    accepted, quarantine = (staged.accepted, staged.quarantine) if staged else (None, None)
-    check_quarantine_share(kind, landed.height, quarantine, source.max_quarantine_share)
-    dates = [b["batch_date"] for b in extracted["batches"]]
-    recon = batch_counts(kind, extracted["batches"], accepted, quarantine).with_columns(pl.lit(run_date).alias("run_date"))
-    write_partitions(accepted, settings.lake("staging") / kind, dates)
-    write_partitions(quarantine.drop(ROW_ID) if quarantine is not None else None, settings.lake("quarantine") / kind, dates)
-    if kind == "surveys":
-        write_partitions(staged.answers if staged else None, settings.lake("staging") / "survey_answers", dates)
-    results = staged.results if staged else pl.DataFrame(schema=RESULT_SCHEMA)
-    audit = {"reconciliation": recon,
-             "dq_results": results.with_columns(pl.lit(run_date).alias("run_date"), pl.lit(run_id).alias("run_id"),
-                                                pl.lit(kind).alias("source"))}
+    lakes = {"accepted": settings.lake("staging") / kind, "quarantine": settings.lake("quarantine") / kind,
+             "answers": settings.lake("staging") / "survey_answers"}
+    outcome = stage_landed(kind, extracted, ctx, lakes, gx_root=settings.lake("gx"), run_name=run_id)
+    audit = {"reconciliation": outcome.reconciliation.with_columns(pl.lit(run_date).alias("run_date")),
+             "dq_results": outcome.results.with_columns(pl.lit(run_date).alias("run_date"), pl.lit(run_id).alias("run_id"),
+                                                        pl.lit(kind).alias("source"))}
     for name, frame in audit.items():
         write_atomic(frame, settings.lake(name) / kind / f"run_date={run_date.isoformat()}" / "part.parquet")
-    counts = {"raw": landed.height, "accepted": accepted.height if staged else 0,
-              "quarantined": quarantine.height if staged else 0}
+    counts = {"raw": outcome.raw, "accepted": outcome.accepted, "quarantined": outcome.quarantined}
     log.info("source %s: %d raw = %d accepted + %d quarantined", kind, counts["raw"], counts["accepted"], counts["quarantined"])
-    return result | counts | {"batch_dates": dates}
+    return result | counts | {"batch_dates": [b["batch_date"] for b in extracted["batches"]]}
 
 
 def _customer_reference(settings: Settings, sources: dict, kind: str, run_date: date):
@@ -118,7 +109,15 @@ def score_day(run_date: date, settings: Settings | None = None) -> dict:
     scores lake; no score from nothing (pipeline/scoring/daily.py). Returns the path and row counts."""
     settings = settings or load_settings()
     config = load_scoring_config(settings.scoring_file)
-    tables = daily_scores(**staged_inputs(settings.lake("staging"), run_date), as_of=run_date, config=config)
+    # The order lines stay a scan until daily_scores reads them, after Cronbach's alpha has read
+    # the survey answers: the two largest inputs are never in memory together.
+    inputs = staged_inputs(settings.lake("staging"), run_date, lazy=("orders", "survey_items"))
+    tables = daily_scores(**inputs, as_of=run_date, config=config, kpi_history=kpi_history(settings, run_date, config),
+                          fits=stored_fits(run_date, config.clv, settings))
+    return _written_scores(tables, run_date, settings)
+
+
+def _written_scores(tables: dict[str, pl.DataFrame], run_date: date, settings: Settings) -> dict:
     out = settings.lake("scores") / f"as_of_date={run_date.isoformat()}"
     for table, frame in tables.items():
         write_atomic(frame, out / f"{table}.parquet")
@@ -126,6 +125,69 @@ def score_day(run_date: date, settings: Settings | None = None) -> dict:
     if not rows["customer_score_daily"]:
         log.warning("no customer with a completed order up to %s: no customer scores", run_date)
     return {"as_of_date": run_date.isoformat(), "customers": rows["customer_score_daily"], "path": str(out), "rows": rows}
+
+
+def score_plan(run_date: date, shards: int, settings: Settings | None = None) -> dict:
+    """Sharded scoring, step 1 of 3 (pipeline/scoring/shards.py): the history-wide scores and the cut
+    points every shard needs, stored under $CRM_HOME/score_shards/as_of_date=<date>/plan."""
+    settings = settings or load_settings()
+    config = load_scoring_config(settings.scoring_file)
+    plan = plan_scores(**staged_scans(settings.lake("staging"), run_date), as_of=run_date, config=config, count=shards,
+                       fits=stored_fits(run_date, config.clv, settings))
+    out = _shard_dir(settings, run_date) / "plan"
+    for name, frame in plan_frames(plan).items():
+        write_atomic(frame, out / f"{name}.parquet")
+    log.info("score plan for %s: %d shards, %d customers with CLV scores", run_date, shards,
+             plan.history.clv.customers.height)
+    return {"as_of_date": run_date.isoformat(), "path": str(out), "count": shards}
+
+
+def score_shard(run_date: date, plan: dict, index: int, settings: Settings | None = None) -> dict:
+    """Sharded scoring, step 2: one shard's customer_score_daily rows, next to the plan."""
+    settings = settings or load_settings()
+    config = load_scoring_config(settings.scoring_file)
+    scans = staged_scans(settings.lake("staging"), run_date, ("orders", "surveys", "complaints"))
+    inputs = shard_inputs(scans, index, plan["count"])
+    rows = shard_scores(**inputs, plan=_read_plan(plan), index=index, as_of=run_date, config=config)
+    path = _shard_dir(settings, run_date) / f"shard={index}-of-{plan['count']}" / "customer_score_daily.parquet"
+    write_atomic(rows, path)
+    log.info("score shard %d of %d for %s: %d customers", index + 1, plan["count"], run_date, rows.height)
+    return {"index": index, "path": str(path), "customers": rows.height}
+
+
+def score_merge(run_date: date, plan: dict, shards: list[dict], settings: Settings | None = None) -> dict:
+    """Sharded scoring, step 3: the shards' rows and the plan as the score tables score_day writes."""
+    settings = settings or load_settings()
+    config = load_scoring_config(settings.scoring_file)
+    parts = [pl.read_parquet(part["path"]) for part in sorted(shards, key=lambda part: part["index"])]
+    tables = merge_scores(_read_plan(plan), parts, as_of=run_date, config=config,
+                          kpi_history=kpi_history(settings, run_date, config))
+    return _written_scores(tables, run_date, settings)
+
+
+def _shard_dir(settings: Settings, run_date: date) -> Path:
+    return settings.lake("score_shards") / f"as_of_date={run_date.isoformat()}"
+
+
+def _read_plan(plan: dict) -> Plan:
+    return plan_of({path.stem: pl.read_parquet(path) for path in Path(plan["path"]).glob("*.parquet")})
+
+
+def kpi_history(settings: Settings, run_date: date, config: ScoringConfig) -> pl.DataFrame | None:
+    """The committed kpi_daily rows of the longest dynamic-threshold window before the run date.
+
+    From the warehouse rather than the scores lake: it holds exactly the loads that committed (a
+    backfilled date's row replaced in its load), and survives a new machine or a lost lake.
+    """
+    windows = [t.window_days for t in config.kpi_thresholds if t.kind == "dynamic"]
+    if not windows:
+        return None
+    engine = make_engine(settings.warehouse_url)
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        history = query(conn, "kpi_history", first=run_date - timedelta(days=max(windows)), as_of=run_date)
+    engine.dispose()
+    return history if history.height else None
 
 
 def load_day(run_date: date, staged: list[dict], scored: dict, settings: Settings | None = None) -> dict:
@@ -140,6 +202,41 @@ def load_day(run_date: date, staged: list[dict], scored: dict, settings: Setting
     return loaded
 
 
+def notify_day(run_date: date, settings: Settings | None = None) -> dict:
+    """Sends the run date's committed KPI alerts (kpi_alert) through pipeline.notify, one message per
+    date. Runs after the load, so an alert of a rolled-back load is never sent. A channel that fails
+    fails the task, which retries; a misconfigured channel fails it at once."""
+    from pipeline.notify import NotifyConfigError, notify
+
+    settings = settings or load_settings()
+    engine = make_engine(settings.warehouse_url)
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        alerts = query(conn, "kpi_alerts_of_date", as_of=run_date)
+    engine.dispose()
+    if not alerts.height:
+        log.info("no KPI alert as of %s: nothing to notify", run_date)
+        return {"as_of_date": run_date.isoformat(), "alerts": 0}
+    subject, body, payload = alert_message(run_date, alerts)
+    try:
+        notify(subject, body, payload)
+    except NotifyConfigError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    return {"as_of_date": run_date.isoformat(), "alerts": alerts.height}
+
+
+def alert_message(run_date: date, alerts: pl.DataFrame) -> tuple[str, str, dict]:
+    """(subject, body, payload) of one date's KPI alerts."""
+    critical = alerts.filter(pl.col("severity") == "critical").height
+    subject = (f"[crm] KPI alerts as of {run_date}: {alerts.height}"
+               + (f", {critical} critical" if critical else ""))
+    body = "\n".join(f"- [{a['severity']}] {a['message']}" for a in alerts.iter_rows(named=True))
+    payload = {"kind": "kpi_alerts", "as_of_date": run_date.isoformat(), "alerts": alerts.to_dicts()}
+    return subject, body, payload
+
+
 def report_day(run_date: date, settings: Settings | None = None) -> str:
     """The run report (pipeline/report): $CRM_HOME/reports/run_<date>.html from the loaded warehouse."""
     from pipeline.report import write_report
@@ -149,3 +246,114 @@ def report_day(run_date: date, settings: Settings | None = None) -> str:
                         config=load_scoring_config(settings.scoring_file))
     log.info("run report: %s", path)
     return str(path)
+
+
+def stored_fits(run_date: date, config, settings: Settings | None = None) -> dict:
+    """The stored model fits scoring for the run date uses (pipeline/scoring/fits.py); {} = fit inline."""
+    from pipeline.scoring.fits import latest_fits
+
+    settings = settings or load_settings()
+    engine = make_engine(settings.warehouse_url)
+    try:
+        with engine.connect() as conn:
+            fits = latest_fits(conn, run_date, config)
+    finally:
+        engine.dispose()
+    log.info("stored fits for %s: %s", run_date, {m: f.fit_date.isoformat() for m, f in fits.items()} or "none, fitting inline")
+    return fits
+
+
+def scores_loaded(as_of: date, settings: Settings | None = None) -> bool:
+    """Whether a crm_daily run for the date has loaded (crm_model_refit waits for it)."""
+    settings = settings or load_settings()
+    engine = make_engine(settings.warehouse_url)
+    ensure_schema(engine)
+    try:
+        with engine.connect() as conn:
+            loaded = _run_loaded(conn, as_of)
+    finally:
+        engine.dispose()
+    log.info("crm_daily for %s %s", as_of, "has loaded" if loaded else "has not loaded yet")
+    return loaded
+
+
+def _run_loaded(conn: sa.Connection, as_of: date) -> bool:
+    return bool(conn.execute(sa.text(sql_text("queries/scores_loaded")), {"as_of": as_of}).scalar())
+
+
+def refit_models(fit_date: date, settings: Settings | None = None) -> dict:
+    """crm_model_refit: BG/NBD and Gamma-Gamma refitted on the staged history up to the fit date and
+    stored with their model_quality rows, replacing that fit date's rows in one transaction."""
+    from pipeline.scoring.fits import refit
+    from pipeline.warehouse.loader import replace_partitions
+
+    settings = settings or load_settings()
+    config = load_scoring_config(settings.scoring_file)
+    fit_rows, quality = refit(staged_history(settings.lake("staging"), "orders", fit_date), fit_date, config.clv)
+    engine = make_engine(settings.warehouse_url)
+    ensure_schema(engine)
+    try:
+        with engine.begin() as conn:
+            rows = {"model_fit": replace_partitions(conn, "model_fit", fit_rows, key="fit_date", keys=[fit_date]),
+                    "model_quality": replace_partitions(conn, "model_quality", quality, key="as_of_date", keys=[fit_date])}
+    finally:
+        engine.dispose()
+    status = dict(fit_rows.select("model", "status").iter_rows())
+    log.info("model fits as of %s: %s; stored %s", fit_date, status, rows)
+    return {"fit_date": fit_date.isoformat(), "status": status, "rows": rows}
+
+
+def export_segments(as_of: date, settings: Settings | None = None) -> dict:
+    """crm_export: the date's segment export under $CRM_HOME/exports/<date>/ (pipeline/export.py)."""
+    from pipeline.export import segment_rows, write_export
+
+    settings = settings or load_settings()
+    engine = make_engine(settings.warehouse_url)
+    ensure_schema(engine)
+    try:
+        with engine.connect() as conn:
+            if not _run_loaded(conn, as_of):
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(f"no crm_daily run has loaded {as_of}: nothing to export")
+            frame = segment_rows(conn, as_of)
+    finally:
+        engine.dispose()
+    out = settings.lake("exports") / as_of.isoformat()
+    manifest = write_export(frame, as_of, out)
+    log.info("segment export for %s: %d customers in %s", as_of, manifest["rows"], out)
+    return {"as_of_date": as_of.isoformat(), "path": str(out), "rows": manifest["rows"]}
+
+
+# Tables the load rebuilds from all history or keys by run date, whose rows load_day does not report.
+_COUNTED = {"etl_batch": "run_date", "dq_validation_result": "run_date", "etl_run": "run_date",
+            "fct_order_line": None, "fct_order": None,
+            "fct_survey_response": None, "fct_survey_answer": None, "fct_complaint": None, "dim_customer": None}
+
+
+def load_asset_extras(run_date: date, loaded: dict, settings: Settings | None = None) -> dict[str, dict]:
+    """The extra of each crm_daily asset event (pipeline/assets.py): the run date and the table's rows."""
+    from pipeline.assets import DAILY_TABLES, RUN_DATE, TABLE, WRITTEN, extra
+    from pipeline.warehouse import table_ref
+
+    written: dict[str, int] = {}
+    for name, rows in loaded.items():  # quarantine is reported per source: quarantine[orders]
+        table = name.split("[", 1)[0]
+        written[table] = written.get(table, 0) + rows
+    settings = settings or load_settings()
+    engine = make_engine(settings.warehouse_url)
+    extras = {}
+    try:
+        with engine.connect() as conn:
+            for table in DAILY_TABLES:
+                if table not in _COUNTED:
+                    extras[table] = extra(run_date, written.get(table, 0), WRITTEN)
+                    continue
+                column = _COUNTED[table]
+                query = sa.select(sa.func.count()).select_from(table_ref(table))
+                if column:
+                    query = query.where(sa.column(column) == run_date)
+                extras[table] = extra(run_date, conn.execute(query).scalar(), RUN_DATE if column else TABLE)
+    finally:
+        engine.dispose()
+    return extras

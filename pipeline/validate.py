@@ -2,6 +2,7 @@
 
 GX 1.x has no Polars support and its DuckDB SQL path silently returns nothing, so every
 warehouse validates the same way: in memory, with COMPLETE results for row-level quarantine.
+Only the columns the suite reads are converted; the others reach GX as names over null arrays.
 """
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import contextlib
 import fcntl
 import json
 import logging
-from dataclasses import dataclass
+import sys
+import threading
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -48,17 +51,46 @@ class RowFailure:
 class ValidationReport:
     results: pl.DataFrame  # one row per expectation: expectation, column_name, is_success, unexpected_count, element_count
     failures: list[RowFailure]
+    result_id: object | None = None  # the stored validation result, for build_data_docs
 
 
 def load_suite(kind: str) -> dict:
     return json.loads((EXPECTATIONS_DIR / f"{kind}.json").read_text(encoding="utf-8"))
 
 
+def checked_columns(suite: dict) -> list[str]:
+    """The columns whose values the suite's expectations read (table-level ones only read names)."""
+    names = []
+    for expectation in suite["expectations"]:
+        kwargs = expectation["kwargs"]
+        names += [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs] + kwargs.get("column_list", [])
+    return list(dict.fromkeys(names))
+
+
+_PRELOAD: threading.Thread | None = None
+
+
+def preload() -> None:
+    """Starts importing GX (3-5 s) in the background, so it overlaps the standardization that comes
+    before the first checkpoint; run_suite waits for it."""
+    global _PRELOAD
+    if _PRELOAD is None and "great_expectations" not in sys.modules:
+        _PRELOAD = threading.Thread(target=_quiet_gx, name="gx-import", daemon=True)
+        _PRELOAD.start()
+
+
 def _quiet_gx():
+    if _PRELOAD is not None and _PRELOAD is not threading.current_thread():
+        _PRELOAD.join()  # a failed background import is retried here, and raises here
     # GX logs ~200 INFO lines on import once Airflow has configured logging.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    # GX fingerprints every pandas batch under this many bytes (an md5 over pandas' hash of every
+    # value) as a batch marker, which no expectation reads; on a million rows it cost more than the
+    # suite itself.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     return gx
 
 
@@ -85,38 +117,70 @@ def _gx_context(root: Path | None):
         yield context
 
 
-def run_suite(kind: str, frame: pl.DataFrame, interval_end: datetime, gx_root: Path | None = None,
-              run_name: str | None = None) -> ValidationReport:
-    """Validates `frame` (which must carry a unique `_rid`) against expectations/<kind>.json through a
-    checkpoint; with `gx_root`, its results also go to the file store and the Data Docs site."""
+def _pandas_batch(frame: pl.DataFrame, suite: dict):
+    """The frame as GX gets it: the checked columns (and the row id) through Arrow; every other column
+    as an all-null Arrow array, which costs no memory but keeps the column names the table-level
+    expectations check."""
     import pandas as pd
+    import pyarrow as pa
+
+    checked = [c for c in checked_columns(suite) if c in frame.columns]
+    # GX compares numbers vectorized only for int64 and float64 columns; an int32 goes row by row.
+    small_ints = [c for c in checked if frame.schema[c].is_integer() and frame.schema[c] != pl.Int64]
+    batch = frame.select(ROW_ID, *checked).with_columns(pl.col(small_ints).cast(pl.Int64)).to_pandas()
+    others = {c: pd.arrays.ArrowExtensionArray(pa.nulls(frame.height)) for c in frame.columns if c not in batch.columns}
+    return pd.concat([batch, pd.DataFrame(others, index=batch.index)], axis=1)[frame.columns] if others else batch
+
+
+def run_suite(kind: str, frame: pl.DataFrame, interval_end: datetime, gx_root: Path | None = None,
+              run_name: str | None = None, *, data_docs: bool = True) -> ValidationReport:
+    """Validates `frame` (which must carry a unique `_rid`) against expectations/<kind>.json through a
+    checkpoint; with `gx_root`, its results also go to the file store and, with `data_docs`, to the
+    Data Docs site (or later, for several results at once, with build_data_docs)."""
+    _quiet_gx()  # first: no GX module may be imported here while preload() is still importing it
     from great_expectations.checkpoint import Checkpoint, UpdateDataDocsAction
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.core.validation_definition import ValidationDefinition
 
+    spec = load_suite(kind)
+    batch_frame = _pandas_batch(frame, spec)
     with _gx_context(gx_root) as context:
-        suite = context.suites.add_or_update(ExpectationSuite(**load_suite(kind)))
+        suite = context.suites.add_or_update(ExpectationSuite(**spec))
         source = context.data_sources.add_or_update_pandas("crm_staging")
         asset = next((a for a in source.assets if a.name == kind), None) or source.add_dataframe_asset(kind)
         batch = next((b for b in asset.batch_definitions if b.name == "landed"), None) or (
             asset.add_batch_definition_whole_dataframe("landed")
         )
         definition = context.validation_definitions.add_or_update(ValidationDefinition(name=kind, data=batch, suite=suite))
-        actions = [UpdateDataDocsAction(name="data_docs")] if gx_root else []
+        actions = [UpdateDataDocsAction(name="data_docs")] if gx_root and data_docs else []
         checkpoint = context.checkpoints.add_or_update(Checkpoint(
             name=kind, validation_definitions=[definition], actions=actions,
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID],
                            "return_unexpected_index_query": False},
         ))
         outcome = checkpoint.run(
-            batch_parameters={"dataframe": frame.to_pandas()},
-            expectation_parameters={"interval_end": pd.Timestamp(interval_end)},
+            batch_parameters={"dataframe": batch_frame},
             # Named after the data interval, never now(): a re-run overwrites its own results.
             run_id=RunIdentifier(run_name=run_name or kind, run_time=interval_end),
         )
-    (result,) = outcome.run_results.values()
-    return _report(kind, result.results, frame.height)
+    del batch_frame
+    ((result_id, result),) = outcome.run_results.items()
+    try:
+        report = _report(kind, result.results, frame.height)
+    except ContractError as exc:
+        exc.result_id = result_id  # still stored: its Data Docs page shows what failed
+        raise
+    return replace(report, result_id=result_id)
+
+
+def build_data_docs(gx_root: Path, kind: str, result_ids: list) -> None:
+    """Renders the given validation results of one suite and the site index, once for all of them."""
+    _quiet_gx()
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    with _gx_context(gx_root) as context:
+        context.build_data_docs(resource_identifiers=[*result_ids, ExpectationSuiteIdentifier(name=kind)])
 
 
 def _report(kind: str, results, height: int) -> ValidationReport:

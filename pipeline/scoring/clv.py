@@ -69,6 +69,7 @@ def rfm_summary(
     amount_col: str,
     observation_end: dt.date | dt.datetime,
     period_days: float = 1.0,
+    one_row_per_day: bool = False,
 ) -> pl.DataFrame:
     """Per-customer frequency, recency, T and monetary_value.
 
@@ -85,6 +86,8 @@ def rfm_summary(
       purchase is left out, as the Gamma-Gamma model expects), 0 if none.
 
     Customers whose first purchase is after `observation_end` get no row.
+    `one_row_per_day`: the transactions are already one row per customer
+    and day (their day totals), so they are not merged again.
     """
     if period_days <= 0:
         raise ValueError(f"period_days must be positive, got {period_days}")
@@ -98,9 +101,9 @@ def rfm_summary(
             pl.col(amount_col).cast(pl.Float64).alias("_amount"),
         )
         .filter(pl.col("_day") <= end_day)
-        .group_by(customer_col, "_day")
-        .agg(pl.col("_amount").sum())
     )
+    if not one_row_per_day:
+        daily = daily.group_by(customer_col, "_day").agg(pl.col("_amount").sum())
     first_day = pl.col("_day").min()
     return (
         daily.group_by(customer_col)

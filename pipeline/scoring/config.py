@@ -161,30 +161,69 @@ class LoyaltyConfig:
         _require(self.behavioural_weight > 0, "behavioural_weight must be positive: it is the fallback without surveys")
 
 
+THRESHOLD_KINDS = ("fixed", "dynamic")
+DYNAMIC_SIDES = ("both", "below", "above")
+
+
 @dataclass(frozen=True)
 class KpiThreshold:
-    """Alert when the company KPI `metric` falls below `min` or rises above `max`."""
+    """Alert when the company KPI `metric` leaves its allowed range (docs/metrics-kpi.md).
+
+    fixed: below `min` or above `max`. dynamic: below/above the mean of the metric over the
+    `window_days` before the as-of date -/+ `k` standard deviations (`side` says which departures
+    alert), once at least `min_history_days` of those days have a value.
+    """
 
     metric: str
     min: float | None = None
     max: float | None = None
     severity: str = "warning"
+    kind: str = "fixed"
+    window_days: int | None = None  # dynamic only; default 28
+    k: float | None = None  # dynamic only; default 3
+    min_history_days: int | None = None  # dynamic only; default 14
+    side: str | None = None  # dynamic only; default both
 
     def __post_init__(self) -> None:
-        _require(self.min is not None or self.max is not None, f"threshold on {self.metric} needs min or max")
-        _require(self.min is None or self.max is None or self.min <= self.max, f"threshold on {self.metric}: min > max")
+        _require(self.kind in THRESHOLD_KINDS, f"threshold on {self.metric}: kind must be one of {THRESHOLD_KINDS}")
         _require(self.severity in ALERT_SEVERITIES, f"severity must be one of {ALERT_SEVERITIES}, got {self.severity!r}")
+        dynamic = {"window_days": self.window_days, "k": self.k, "min_history_days": self.min_history_days,
+                   "side": self.side}
+        if self.kind == "fixed":
+            _require(self.min is not None or self.max is not None, f"threshold on {self.metric} needs min or max")
+            _require(self.min is None or self.max is None or self.min <= self.max, f"threshold on {self.metric}: min > max")
+            given = sorted(name for name, value in dynamic.items() if value is not None)
+            _require(not given, f"fixed threshold on {self.metric}: {given} only apply to kind: dynamic")
+            return
+        _require(self.min is None and self.max is None,
+                 f"dynamic threshold on {self.metric}: its bounds come from the history; use side, not min/max")
+        object.__setattr__(self, "window_days", int(28 if self.window_days is None else self.window_days))
+        object.__setattr__(self, "k", float(3.0 if self.k is None else self.k))
+        object.__setattr__(self, "min_history_days", int(14 if self.min_history_days is None else self.min_history_days))
+        object.__setattr__(self, "side", self.side or "both")
+        _require(self.window_days >= 2, f"dynamic threshold on {self.metric}: window_days must be at least 2")
+        _require(self.k > 0, f"dynamic threshold on {self.metric}: k must be positive")
+        # A standard deviation needs two values.
+        _require(2 <= self.min_history_days <= self.window_days,
+                 f"dynamic threshold on {self.metric}: min_history_days must lie in [2, window_days]")
+        _require(self.side in DYNAMIC_SIDES, f"dynamic threshold on {self.metric}: side must be one of {DYNAMIC_SIDES}")
 
 
 DEFAULT_KPI_THRESHOLDS = (
     KpiThreshold("retention_rate", min=0.20, severity="warning"),
+    KpiThreshold("retention_rate", kind="dynamic", side="below", severity="warning"),
     KpiThreshold("repeat_purchase_rate", min=0.20, severity="warning"),
+    KpiThreshold("repeat_purchase_rate", kind="dynamic", side="below", severity="info"),
     KpiThreshold("nps", min=0.0, severity="warning"),
+    KpiThreshold("nps", kind="dynamic", side="below", severity="warning"),
     KpiThreshold("csat", min=0.70, severity="warning"),
+    KpiThreshold("rater_gap_index", min=-1.0, severity="warning"),
     KpiThreshold("sla_breach_share", max=0.10, severity="critical"),
+    KpiThreshold("sla_breach_share", kind="dynamic", side="above", severity="warning"),
     KpiThreshold("complaints_per_1000_orders", max=20.0, severity="warning"),
     KpiThreshold("timely_response_share", min=0.95, severity="critical"),
     KpiThreshold("gross_margin_rate", min=0.20, severity="warning"),
+    KpiThreshold("revenue_share_vip", kind="dynamic", side="both", severity="info"),
 )
 
 
@@ -201,6 +240,10 @@ class ScoringConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kpi_thresholds", tuple(self.kpi_thresholds))
         _require(self.pyramid_window_days > 0, "pyramid_window_days must be positive")
+        # kpi_alert and kpi_threshold_check are keyed by (metric, kind): one threshold of each kind per metric.
+        keys = [(t.metric, t.kind) for t in self.kpi_thresholds]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        _require(not twice, f"kpi_thresholds: more than one threshold of the same kind on {twice}")
 
 
 _SECTIONS = {"lifecycle": LifecycleConfig, "clv": ClvConfig, "service": ServiceConfig,

@@ -6,7 +6,7 @@ A score that lacks the data it needs is null, and a status column next to it say
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,7 +24,7 @@ from pipeline.scoring.clv import (
     rfm_summary,
 )
 from pipeline.scoring.config import ClvConfig
-from pipeline.scoring.rfm import MONEY_UNITS
+from pipeline.scoring.rfm import MONEY_UNITS, purchase_days
 
 OK = "ok"
 
@@ -73,16 +73,22 @@ FIT_SCHEMA = {
     "model": pl.String, "status": pl.String, "parameters": pl.String, "log_likelihood": pl.Float64,
     "converged": pl.Boolean, "iterations": pl.Int64, "message": pl.String, "n_customers": pl.Int64,
     "elapsed_seconds": pl.Float64,
+    # Where the fit comes from: INLINE (fitted now) or STORED (crm_model_refit's, pipeline/scoring/fits.py),
+    # and the last day of history it saw.
+    "fit_source": pl.String, "observation_end": pl.Date,
 }
+INLINE, STORED = "inline", "model_fit"
 
 
-def _fit_row(model: str, state: str, fit, params: dict[str, float] | None) -> dict:
+def _fit_row(model: str, state: str, fit, params: dict[str, float] | None, source: str = INLINE,
+             observation_end: date | None = None) -> dict:
     return {
         "model": model, "status": state, "parameters": json.dumps(params) if params else None,
         "log_likelihood": getattr(fit, "log_likelihood", None), "converged": getattr(fit, "converged", None),
         "iterations": getattr(fit, "iterations", None), "message": getattr(fit, "message", None),
         "n_customers": getattr(fit, "n_customers", None),
         "elapsed_seconds": getattr(fit, "elapsed_seconds", None),
+        "fit_source": source, "observation_end": observation_end,
     }
 
 
@@ -103,6 +109,14 @@ def _fitted(fit_function, *args, **kwargs):
     if fit is not None and not fit.converged:
         state = f"failed: {fit_function.__name__} did not converge ({fit.message})"
     return fit, state
+
+
+def _stored_or_fitted(stored, fit_function, *args, **kwargs):
+    """(fit, state, source, observation_end): the stored fit when there is one (fits.py hands over
+    only fits that were 'ok'), else a fit made now on the data."""
+    if stored is not None:
+        return stored.fit, OK, STORED, stored.fit_date
+    return (*_fitted(fit_function, *args, **kwargs), INLINE, None)
 
 
 def _evaluated(state: str, n: int, function, *args) -> tuple[np.ndarray, str]:
@@ -131,23 +145,25 @@ def _spend_scores(fit, state: str, x, m) -> tuple[np.ndarray, np.ndarray]:
 
 
 def model_summary(completed: pl.LazyFrame | pl.DataFrame, observation_end: date, period_days: float) -> pl.DataFrame:
-    """clv.rfm_summary of the known customers' purchase lines, amounts added exactly.
+    """clv.rfm_summary of the known customers' purchase lines (or their rfm.purchase_days), amounts
+    added exactly.
 
-    Line amounts go in as whole millionths (integer-valued floats add exactly in any order), so the
+    Amounts go in as whole millionths (integer-valued floats add exactly in any order), so the
     day totals do not depend on the order a parallel group-by adds them in, and re-runs fit the
     same bytes.
     """
     summary = rfm_summary(
-        completed.lazy().filter(pl.col("customer_id").is_not_null())
-        .with_columns((pl.col("line_amount") * MONEY_UNITS).round().alias("_amount_units")),
-        customer_col="customer_id", at_col="ordered_at", amount_col="_amount_units",
-        observation_end=observation_end, period_days=period_days,
+        purchase_days(completed), customer_col="customer_id", at_col="day", amount_col="amount_units",
+        observation_end=observation_end, period_days=period_days, one_row_per_day=True,
     )
     return summary.with_columns(pl.col("monetary_value") / MONEY_UNITS)
 
 
-def clv_scores(completed: pl.LazyFrame, as_of: date, config: ClvConfig) -> ClvScores:
+def clv_scores(completed: pl.LazyFrame, as_of: date, config: ClvConfig, fitted: Mapping | None = None) -> ClvScores:
     """P(alive), expected purchases and value, discounted CLV per customer, each with its own status.
+
+    `fitted` maps a model ('bgnbd', 'gamma_gamma') to a stored fit to use instead of fitting it on
+    this history (fits.latest_fits: crm_model_refit's latest fit on or before the as-of date).
 
     `completed` are purchase lines as of the date (rfm.completed_lines_as_of); guests are left out.
     `bgnbd_status` covers P(alive), `expected_purchases_status` the BG/NBD forecast,
@@ -159,11 +175,14 @@ def clv_scores(completed: pl.LazyFrame, as_of: date, config: ClvConfig) -> ClvSc
     m = np.maximum(m, 0.0)
     # Gamma-Gamma is fitted on positive spend only; a repeat buyer whose repeats were free is still
     # scored with its own (zero) mean, which shrinks its expected value towards zero.
-    bgnbd, bgnbd_fit_state = _fitted(
-        fit_bgnbd, x, t_x, T, penalizer=config.bgnbd_penalizer, min_customers=config.bgnbd_min_customers
+    fitted = fitted or {}
+    bgnbd, bgnbd_fit_state, bgnbd_source, bgnbd_end = _stored_or_fitted(
+        fitted.get("bgnbd"), fit_bgnbd, x, t_x, T, penalizer=config.bgnbd_penalizer,
+        min_customers=config.bgnbd_min_customers
     )
-    gg, gg_fit_state = _fitted(
-        fit_gamma_gamma, np.where(m > 0, x, 0.0), m, min_repeat_buyers=config.gamma_gamma_min_repeat_buyers
+    gg, gg_fit_state, gg_source, gg_end = _stored_or_fitted(
+        fitted.get("gamma_gamma"), fit_gamma_gamma, np.where(m > 0, x, 0.0), m,
+        min_repeat_buyers=config.gamma_gamma_min_repeat_buyers
     )
     n = len(x)
     alive, bgnbd_state = _evaluated(bgnbd_fit_state, n, p_alive, bgnbd, x, t_x, T)
@@ -188,13 +207,14 @@ def clv_scores(completed: pl.LazyFrame, as_of: date, config: ClvConfig) -> ClvSc
             "bgnbd_status": [bgnbd_state] * n, "expected_purchases_status": [purchases_state] * n,
             "expected_value_status": spend_status.tolist(), "clv_status": clv_status.tolist(),
         },
-        schema=CLV_SCHEMA,
+        schema=CLV_SCHEMA | {"customer_id": summary["customer_id"].dtype},  # ids, or daily_scores' integer codes
     ).with_columns(pl.col(pl.Float64).fill_nan(None))
     fits = pl.DataFrame(
         [
             _fit_row("bgnbd", bgnbd_fit_state, bgnbd,
-                     bgnbd and {"r": bgnbd.r, "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b}),
-            _fit_row("gamma_gamma", gg_fit_state, gg, gg and {"p": gg.p, "q": gg.q, "v": gg.v}),
+                     bgnbd and {"r": bgnbd.r, "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b},
+                     bgnbd_source, bgnbd_end or as_of),
+            _fit_row("gamma_gamma", gg_fit_state, gg, gg and {"p": gg.p, "q": gg.q, "v": gg.v}, gg_source, gg_end or as_of),
         ],
         schema=FIT_SCHEMA,
     )

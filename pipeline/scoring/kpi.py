@@ -5,26 +5,29 @@ Wiring, without fitting the CLV models twice:
     clv = clv_scores(completed_lines_as_of(order_lines, as_of), as_of, config.clv)   # clv.fits -> model_quality
     customers = customer_scores(order_lines, surveys, complaints, as_of, config, clv=clv)
     kpis = company_kpis(order_lines, surveys, survey_items, complaints, as_of, config, customers=customers)
-    alerts = kpi_alerts(kpis, config.kpi_thresholds)
+    alerts = kpi_alerts(kpis, config.kpi_thresholds, kpi_history)   # pipeline/scoring/alerts.py
     categories = category_margins(purchases_as_of(order_lines, as_of), as_of)
 
+company_kpis = assemble_kpis(company_parts(...), customers): the parts drawn from the history and
+those drawn from the customer rows, which sharded scoring (shards.py) computes in different tasks.
 Every input may be None or a column-less frame (nothing staged yet): it is read as empty.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import polars as pl
 
+# Alerts live in alerts.py; re-exported here, where the other entry points are.
+from pipeline.scoring.alerts import ALERT_SCHEMA, kpi_alerts  # noqa: F401
 from pipeline.scoring.complaints import COMPLAINT_SCHEMA, company_complaints, customer_complaints
 from pipeline.schemas import RATER_DIMENSIONS, UTC_TS
-from pipeline.scoring.config import KpiThreshold, ScoringConfig
+from pipeline.scoring.config import ScoringConfig
 from pipeline.scoring.guards import OK, ClvScores, clv_scores, insufficient
 from pipeline.scoring.lifecycle import STAGES, churn_risk_band, lifecycle_stages
 from pipeline.scoring.loyalty import (
-    category_breadth,
+    categories_bought,
     category_margins,
     purchases_as_of,
     company_margin,
@@ -32,8 +35,8 @@ from pipeline.scoring.loyalty import (
     retention,
     with_loyalty_index,
 )
-from pipeline.scoring.pyramid import TIERS, assign_tiers, pyramid_summary, window_spend
-from pipeline.scoring.rfm import completed_lines_as_of, money_sum, rfm_base, rfm_scores
+from pipeline.scoring.pyramid import TIERS, assign_tiers, pyramid_summary, window_spend_amount
+from pipeline.scoring.rfm import completed_lines_as_of, money_sum, purchase_days, rfm_base, rfm_scores
 from pipeline.scoring.segments import add_rfm3_scores, add_rfm_segments
 from pipeline.scoring.service import ITEM_SCHEMA, RESPONSE_SCHEMA, company_service, customer_service, service_status
 
@@ -62,27 +65,27 @@ def as_input(frame: Frame, schema: dict) -> pl.LazyFrame:
 
 def customer_scores(
     order_lines: Frame, surveys: Frame, complaints: Frame, as_of: date, config: ScoringConfig = ScoringConfig(),
-    *, clv: ClvScores | None = None,
+    *, clv: ClvScores | None = None, days: pl.DataFrame | None = None, cuts: Mapping[str, Sequence] | None = None,
 ) -> pl.DataFrame:
     """One row per customer with a completed purchase by the as-of date, every score or its status.
 
-    `clv` takes a clv_scores result computed beforehand (its fits go to model_quality).
+    `clv` takes a clv_scores result computed beforehand (its fits go to model_quality), `days` the
+    rfm.purchase_days of the completed lines. `cuts`: when the lines are a part of the customers (a
+    shard), the cut points of the population-wide scores over all of them (shards.population_cuts).
     """
     lines = as_input(order_lines, ORDER_LINE_SCHEMA)
     completed = completed_lines_as_of(lines, as_of)  # guests are left out
-    rfm = add_rfm3_scores(add_rfm_segments(rfm_scores(rfm_base(completed, as_of))))
-    spend = window_spend(completed, as_of, config.pyramid_window_days)
-    scored = (
-        rfm.join(spend, on="customer_id", how="left")
-        .join(category_breadth(completed), on="customer_id", how="left")
-        .with_columns(pl.col("window_spend_amount").fill_null(0.0))
-        .collect()
-    )
-    tiers = assign_tiers(scored.select("customer_id", "window_spend_amount")).select("customer_id", "pyramid_tier")
-    stages = lifecycle_stages(completed, as_of, config.lifecycle).select(
+    # One pass over the lines for RFM, window spend and category breadth.
+    base = rfm_base(completed, as_of, also=[window_spend_amount(as_of, config.pyramid_window_days), categories_bought()])
+    scored = add_rfm3_scores(add_rfm_segments(rfm_scores(base, cuts=cuts)), cuts=cuts).collect()
+    tiers = assign_tiers(scored.select("customer_id", "window_spend_amount"),
+                         cuts=None if cuts is None else cuts["pyramid_tier"]).select("customer_id", "pyramid_tier")
+    days = purchase_days(completed).collect() if days is None else days
+    orders = scored.select("customer_id", pl.col("frequency").alias("completed_orders"))
+    stages = lifecycle_stages(completed, as_of, config.lifecycle, days=days, orders=orders).select(
         "customer_id", pl.col("days_since_first_purchase").alias("tenure_days"), "lifecycle_stage", "reactivated_on"
     )
-    clv = clv or clv_scores(completed, as_of, config.clv)
+    clv = clv or clv_scores(days, as_of, config.clv)
     service = customer_service(as_input(surveys, RESPONSE_SCHEMA), as_of, config.service)
     tickets = customer_complaints(as_input(complaints, COMPLAINT_SCHEMA), lines, as_of, config.complaints)
     joined = scored
@@ -90,7 +93,7 @@ def customer_scores(
         joined = joined.join(part, on="customer_id", how="left")
     lc = config.lifecycle
     return (
-        with_loyalty_index(joined, config.loyalty)
+        with_loyalty_index(joined, config.loyalty, tenure_cuts=None if cuts is None else cuts["tenure_score"])
         .with_columns(
             pl.lit(as_of).alias("as_of_date"),
             churn_risk_band(pl.col("p_alive"), lc.churn_band_cutoffs, lc.churn_band_labels).alias("churn_risk_band"),
@@ -171,56 +174,49 @@ def pyramid_shares(customers: pl.DataFrame, as_of: date) -> pl.DataFrame:
 def company_kpis(
     order_lines: Frame, surveys: Frame, survey_items: Frame, complaints: Frame, as_of: date,
     config: ScoringConfig = ScoringConfig(), *, customers: pl.DataFrame | None = None,
+    days: pl.DataFrame | None = None, categories: pl.DataFrame | None = None, service: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row of company KPIs as of the date. Pass `customers` (customer_scores) to avoid recomputing it."""
-    lines = as_input(order_lines, ORDER_LINE_SCHEMA)
+    """One row of company KPIs as of the date. Pass `customers` (customer_scores), and the history
+    parts' inputs (see company_parts), to avoid recomputing them."""
     if customers is None:
         customers = customer_scores(order_lines, surveys, complaints, as_of, config)
+    parts = company_parts(order_lines, surveys, survey_items, complaints, as_of, config, days=days,
+                          categories=categories, service=service)
+    return assemble_kpis(parts, customers, as_of, config)
+
+
+def company_parts(
+    order_lines: Frame, surveys: Frame, survey_items: Frame, complaints: Frame, as_of: date,
+    config: ScoringConfig = ScoringConfig(), *, days: pl.DataFrame | None = None,
+    categories: pl.DataFrame | None = None, service: pl.DataFrame | None = None,
+) -> dict[str, pl.DataFrame]:
+    """The company KPIs drawn from the history rather than from the customer rows, as one-row frames
+    by part (KPI_PARTS). `days` (rfm.purchase_days of the completed lines), `categories`
+    (loyalty.category_margins) and `service` (service.company_service) are used when given. Every
+    part is an aggregate, so lazy scans of a large history are streamed."""
+    lines = as_input(order_lines, ORDER_LINE_SCHEMA)
     purchases = purchases_as_of(lines, as_of)
-    sales = purchases.select(
-        pl.col("order_id").n_unique().cast(pl.Int64).alias("completed_orders"),
-        money_sum("line_amount").alias("revenue_amount"),
-    ).collect()
-    parts = [
-        pl.DataFrame({"as_of_date": [as_of]}),
-        sales,
-        customer_aggregates(customers, config),
-        retention(completed_lines_as_of(lines, as_of), as_of, config.loyalty.retention_period_days),
-        pyramid_shares(customers, as_of),
-        company_margin(category_margins(purchases, as_of)),
-        company_service(as_input(surveys, RESPONSE_SCHEMA), as_input(survey_items, ITEM_SCHEMA), as_of, config.service),
-        company_complaints(as_input(complaints, COMPLAINT_SCHEMA), lines, as_of, config.complaints),
-    ]
-    return pl.concat(parts, how="horizontal")
+    return {
+        "sales": purchases.select(
+            pl.col("order_id").n_unique().cast(pl.Int64).alias("completed_orders"),
+            money_sum("line_amount").alias("revenue_amount"),
+        ).collect(),
+        "retention": retention(completed_lines_as_of(lines, as_of) if days is None else days, as_of,
+                               config.loyalty.retention_period_days),
+        "margin": company_margin(category_margins(purchases, as_of) if categories is None else categories),
+        "service": service if service is not None else company_service(
+            as_input(surveys, RESPONSE_SCHEMA), as_input(survey_items, ITEM_SCHEMA), as_of, config.service),
+        "complaints": company_complaints(as_input(complaints, COMPLAINT_SCHEMA), lines, as_of, config.complaints),
+    }
 
 
-ALERT_SCHEMA = {
-    "as_of_date": pl.Date, "metric": pl.String, "value": pl.Float64, "threshold": pl.Float64, "bound": pl.String,
-    "severity": pl.String, "message": pl.String,
-}
+# kpi_daily's column groups, in order: "customers" and "pyramid" come from the customer rows, the
+# others from the history (company_parts).
+KPI_PARTS = ("sales", "customers", "retention", "pyramid", "margin", "service", "complaints")
 
 
-def kpi_alerts(kpis: pl.DataFrame, thresholds: Sequence[KpiThreshold]) -> pl.DataFrame:
-    """One alert row per threshold the one-row KPI frame breaks.
-
-    A null (or NaN) value raises no alert: a missing figure is reported by its status column, not as
-    a breach. A threshold on a metric the frame lacks is a configuration error and raises KeyError.
-    """
-    if kpis.height != 1:
-        raise ValueError(f"kpi_alerts expects one row of KPIs, got {kpis.height}")
-    row = kpis.row(0, named=True)
-    as_of = row.get("as_of_date")
-    alerts = []
-    for t in thresholds:
-        if t.metric not in row:
-            raise KeyError(f"KPI threshold on unknown metric {t.metric!r}")
-        value = row[t.metric]
-        if value is None or math.isnan(value):
-            continue
-        if t.min is not None and value < t.min:
-            alerts.append((as_of, t.metric, float(value), t.min, "min", t.severity,
-                           f"{t.metric} = {value:.4g} is below the minimum {t.min:g}"))
-        if t.max is not None and value > t.max:
-            alerts.append((as_of, t.metric, float(value), t.max, "max", t.severity,
-                           f"{t.metric} = {value:.4g} is above the maximum {t.max:g}"))
-    return pl.DataFrame(alerts, schema=ALERT_SCHEMA, orient="row")
+def assemble_kpis(parts: dict[str, pl.DataFrame], customers: pl.DataFrame, as_of: date,
+                  config: ScoringConfig = ScoringConfig()) -> pl.DataFrame:
+    """The kpi_daily row: the history parts (company_parts) and the figures of the customer rows."""
+    parts = parts | {"customers": customer_aggregates(customers, config), "pyramid": pyramid_shares(customers, as_of)}
+    return pl.concat([pl.DataFrame({"as_of_date": [as_of]}), *(parts[name] for name in KPI_PARTS)], how="horizontal")

@@ -19,34 +19,48 @@ def churn_risk_band(p_alive: pl.Expr, cutoffs: Sequence[float], labels: Sequence
     return pl.when(p_alive.is_not_null()).then(band)
 
 
-def _days_since(column: str, as_of: date) -> pl.Expr:
+def days_since(column: str, as_of: date) -> pl.Expr:
+    """Whole days from the date column to the as-of date."""
     return (pl.lit(as_of) - pl.col(column)).dt.total_days().cast(pl.Int32)
 
 
-def purchase_history(completed: pl.LazyFrame, as_of: date, lost_days: int) -> pl.LazyFrame:
+def purchase_history(completed: pl.LazyFrame, as_of: date, lost_days: int, *,
+                     days: pl.LazyFrame | pl.DataFrame | None = None,
+                     orders: pl.LazyFrame | pl.DataFrame | None = None) -> pl.LazyFrame:
     """Per customer: first and last purchase day, orders, and the latest return after a long gap.
 
     A return is a purchase day more than `lost_days` after the previous purchase day (UTC dates).
+    When the caller has them already: `days`, rfm.purchase_days(completed); `orders`, each
+    customer's `completed_orders` (distinct completed orders: RFM frequency).
     """
-    lines = (
-        completed.filter(pl.col("customer_id").is_not_null())
-        .select("customer_id", "order_id", pl.col("ordered_at").dt.date().alias("day"))
-        .sort("customer_id", "day")
-        # Lines of one day have gap 0, so line-to-line gaps hold every gap between purchase days.
-        .with_columns((pl.col("day") - pl.col("day").shift(1).over("customer_id")).dt.total_days().alias("gap_days"))
-    )
-    return (
-        lines.group_by("customer_id")
+    day = pl.col("day")
+    same_customer = pl.col("customer_id") == pl.col("customer_id").shift(1)
+    if days is None:
+        days = (completed.lazy().filter(pl.col("customer_id").is_not_null())
+                .select("customer_id", pl.col("ordered_at").dt.date().alias("day")).unique())
+    history = (
+        days.lazy().select("customer_id", "day")
+        .sort("customer_id", "day")  # one row per purchase day, not per line
+        .with_columns(pl.when(same_customer).then((day - day.shift(1)).dt.total_days()).alias("gap_days"))
+        .group_by("customer_id")
         .agg(
-            pl.col("day").min().alias("first_purchase_date"),
-            pl.col("day").max().alias("last_purchase_date"),
-            pl.col("order_id").n_unique().cast(pl.Int32).alias("completed_orders"),
-            pl.col("day").filter(pl.col("gap_days") > lost_days).max().alias("reactivated_on"),
+            day.min().alias("first_purchase_date"),
+            day.max().alias("last_purchase_date"),
+            day.filter(pl.col("gap_days") > lost_days).max().alias("reactivated_on"),
         )
+    )
+    if orders is None:
+        orders = (
+            completed.lazy().filter(pl.col("customer_id").is_not_null())
+            .group_by("customer_id").agg(pl.col("order_id").n_unique().cast(pl.Int32).alias("completed_orders"))
+        )
+    return (
+        history.join(orders.lazy().select("customer_id", "completed_orders"), on="customer_id", how="left")
+        .select("customer_id", "first_purchase_date", "last_purchase_date", "completed_orders", "reactivated_on")
         .with_columns(
-            _days_since("first_purchase_date", as_of).alias("days_since_first_purchase"),
-            _days_since("last_purchase_date", as_of).alias("days_since_last_purchase"),
-            _days_since("reactivated_on", as_of).alias("days_since_reactivation"),
+            days_since("first_purchase_date", as_of).alias("days_since_first_purchase"),
+            days_since("last_purchase_date", as_of).alias("days_since_last_purchase"),
+            days_since("reactivated_on", as_of).alias("days_since_reactivation"),
         )
     )
 
@@ -71,10 +85,13 @@ def lifecycle_stage(config: LifecycleConfig) -> pl.Expr:
     )
 
 
-def lifecycle_stages(completed: pl.LazyFrame, as_of: date, config: LifecycleConfig) -> pl.DataFrame:
-    """One row per customer with a purchase: purchase history and `lifecycle_stage`."""
+def lifecycle_stages(completed: pl.LazyFrame, as_of: date, config: LifecycleConfig, *,
+                     days: pl.LazyFrame | pl.DataFrame | None = None,
+                     orders: pl.LazyFrame | pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per customer with a purchase: purchase history and `lifecycle_stage` (`days`,
+    `orders`: see purchase_history)."""
     return (
-        purchase_history(completed, as_of, config.lost_days)
+        purchase_history(completed, as_of, config.lost_days, days=days, orders=orders)
         .with_columns(lifecycle_stage(config).alias("lifecycle_stage"))
         .sort("customer_id")
         .collect()

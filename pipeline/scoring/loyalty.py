@@ -2,13 +2,14 @@
 gross margin per category. Formulas and weights: docs/metrics-loyalty.md."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import polars as pl
 
 from pipeline.scoring.config import LoyaltyConfig
 from pipeline.scoring.guards import OK, insufficient, observed_by, status, weighted_mean
-from pipeline.scoring.rfm import money_sum, quantile_score
+from pipeline.scoring.rfm import money_sum, purchase_days, scores
 
 UNCATEGORISED = "uncategorised"
 
@@ -23,11 +24,12 @@ def purchases_as_of(order_lines: pl.LazyFrame | pl.DataFrame, as_of: date) -> pl
 
 def category_breadth(completed: pl.LazyFrame) -> pl.LazyFrame:
     """Distinct product categories a customer bought (cross-buying); lines without a category do not count."""
-    return (
-        completed.filter(pl.col("customer_id").is_not_null())
-        .group_by("customer_id")
-        .agg(pl.col("category").drop_nulls().n_unique().cast(pl.Int32).alias("category_breadth"))
-    )
+    return completed.filter(pl.col("customer_id").is_not_null()).group_by("customer_id").agg(categories_bought())
+
+
+def categories_bought() -> pl.Expr:
+    """category_breadth as a per-customer aggregation, for rfm.rfm_base(also=...)."""
+    return pl.col("category").drop_nulls().n_unique().cast(pl.Int32).alias("category_breadth")
 
 
 def repeat_purchase_rate(frequency: pl.Expr) -> pl.Expr:
@@ -39,13 +41,14 @@ def retention(completed: pl.LazyFrame, as_of: date, period_days: int) -> pl.Data
     """One row: customers active in the previous period, how many of them are active in this one, and the rate.
 
     This period is the `period_days` days ending on the as-of date, the previous one the
-    `period_days` before it; active = at least one completed purchase in the period.
+    `period_days` before it; active = at least one completed purchase in the period. `completed`:
+    completed lines or their rfm.purchase_days.
     """
     this_start = as_of - timedelta(days=period_days - 1)
     previous_start = this_start - timedelta(days=period_days)
-    day = pl.col("ordered_at").dt.date()
+    day = pl.col("day")
     active = (
-        completed.filter(pl.col("customer_id").is_not_null() & (day >= previous_start) & (day <= as_of))
+        purchase_days(completed).filter((day >= previous_start) & (day <= as_of))
         .group_by("customer_id")
         .agg((day < this_start).any().alias("previous"), (day >= this_start).any().alias("current"))
     )
@@ -70,16 +73,19 @@ def _unit(score: pl.Expr, bins: int = 5) -> pl.Expr:
     return (score - 1) / (bins - 1)
 
 
-def with_loyalty_index(customers: pl.LazyFrame | pl.DataFrame, config: LoyaltyConfig) -> pl.LazyFrame | pl.DataFrame:
+def with_loyalty_index(customers: pl.LazyFrame | pl.DataFrame, config: LoyaltyConfig, *,
+                       tenure_cuts: Sequence[float | None] | None = None) -> pl.LazyFrame | pl.DataFrame:
     """Adds tenure_score, loyalty_behavioural, loyalty_attitudinal (0..1), loyalty_index (0..100), loyalty_basis.
 
     Needs r_score, f_score (quintiles), tenure_days, recommend_score (0-10) and satisfaction_score
     (1-7); the survey columns may be null. Behavioural = weighted mean of the recency, frequency and
     tenure quintiles mapped to 0..1; attitudinal = weighted mean of recommend/10 and
     (satisfaction-1)/6 over the answers there are. Without either, the index is behavioural only.
+    `tenure_cuts`: the tenure quintiles' rfm.quantile_cuts over the whole population, when
+    `customers` is a part of it.
     """
     bw, aw = config.behavioural_weights, config.attitudinal_weights
-    scored = customers.with_columns(quantile_score(pl.col("tenure_days")).alias("tenure_score")).with_columns(
+    scored = customers.with_columns(scores("tenure_days", bins=5, cuts=tenure_cuts).alias("tenure_score")).with_columns(
         weighted_mean([
             (_unit(pl.col("r_score")), bw["recency"]),
             (_unit(pl.col("f_score")), bw["frequency"]),
@@ -138,7 +144,7 @@ def category_margins(completed: pl.LazyFrame, as_of: date) -> pl.DataFrame:
             status(pl.col("has_cost"), "no cost data for the category").alias("margin_status"),
         )
         .select(
-            "as_of_date", "category", "revenue_amount", "costed_revenue_amount", "gross_margin_amount",
+            "as_of_date", pl.col("category").cast(pl.String), "revenue_amount", "costed_revenue_amount", "gross_margin_amount",
             "gross_margin_rate", "revenue_share",
             "margin_contribution_share", "cost_coverage", "margin_status",
         )

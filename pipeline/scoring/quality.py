@@ -31,7 +31,7 @@ from pipeline.scoring.clv import (
 )
 from pipeline.scoring.config import ClvConfig
 from pipeline.scoring.guards import FIT_SCHEMA, OK, _fit_row, _fitted, _guarded, insufficient, model_summary
-from pipeline.scoring.rfm import money_sum
+from pipeline.scoring.rfm import purchase_days, units_to_money
 
 SCORING, CALIBRATION = "scoring", "calibration"
 # elapsed_seconds stays in the log: a re-run must reproduce the table exactly.
@@ -55,7 +55,8 @@ def model_quality(completed: pl.LazyFrame | pl.DataFrame, as_of: date, config: C
     holdout_days = max(1, round(config.holdout_periods * config.period_days))
     calibration_end = as_of - timedelta(days=holdout_days)
     scoring = [
-        {**row, "fit_role": SCORING, "observation_end": as_of, "check_status": None}
+        # A stored fit (guards.STORED) saw history up to its own fit date, not the as-of date.
+        {**row, "fit_role": SCORING, "observation_end": row.get("observation_end") or as_of, "check_status": None}
         for row in fits.iter_rows(named=True)
     ]
     rows = scoring + _calibration_rows(completed.lazy(), calibration_end, as_of, holdout_days / config.period_days, config)
@@ -66,13 +67,13 @@ def model_quality(completed: pl.LazyFrame | pl.DataFrame, as_of: date, config: C
 
 def _calibration_rows(completed: pl.LazyFrame, calibration_end: date, as_of: date, holdout: float,
                       config: ClvConfig) -> list[dict]:
-    known = completed.filter(pl.col("customer_id").is_not_null())
-    summary = model_summary(known, calibration_end, config.period_days)
-    day = pl.col("ordered_at").dt.date()
+    days = purchase_days(completed)  # known customers only
+    summary = model_summary(days, calibration_end, config.period_days)
     after = (
-        known.filter((day > calibration_end) & (day <= as_of))
+        days.filter((pl.col("day") > calibration_end) & (pl.col("day") <= as_of))
         .group_by("customer_id")
-        .agg(day.n_unique().cast(pl.Float64).alias("holdout_purchases"), money_sum("line_amount").alias("holdout_revenue"))
+        .agg(pl.len().cast(pl.Float64).alias("holdout_purchases"),
+             units_to_money(pl.col("amount_units").sum()).alias("holdout_revenue"))
         .collect()
     )
     # Only customers known at the end of calibration are forecast; their holdout purchases are all repeats.

@@ -1,9 +1,11 @@
 """RFM named segments and the 3x3x3 RFM option. Grid and rules: docs/metrics-segments.md."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import polars as pl
 
-from pipeline.scoring.rfm import quantile_score
+from pipeline.scoring.rfm import scores
 
 # Segment of each (R, FM) cell, R and FM on 1..5 (5 = best); rows are R = 5 down to R = 1,
 # columns FM = 1..5. Every cell has exactly one segment, so the mapping is total and unambiguous.
@@ -37,13 +39,16 @@ def add_rfm_segments(scored: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame | pl.D
     return scored.with_columns(rfm_segment(pl.col("r_score"), pl.col("f_score"), pl.col("m_score")).alias("rfm_segment"))
 
 
-def add_rfm3_scores(base: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame | pl.DataFrame:
+def add_rfm3_scores(base: pl.LazyFrame | pl.DataFrame, *, cuts: Mapping[str, Sequence] | None = None
+                    ) -> pl.LazyFrame | pl.DataFrame:
     """The 3x3x3 option: tercile scores 1..3 and cell (e.g. '323') beside the quintile ones.
 
-    Same rank formula and tie rule as the quintiles (rfm.quantile_score with bins=3).
+    Same rank formula and tie rule as the quintiles (rfm.quantile_score with bins=3); `cuts` as
+    in rfm.rfm_scores.
     """
+    cut = (lambda name: None) if cuts is None else cuts.__getitem__
     return base.with_columns(
-        quantile_score(pl.col("recency_days"), bins=3, higher_is_better=False).alias("r3_score"),
-        quantile_score(pl.col("frequency"), bins=3).alias("f3_score"),
-        quantile_score(pl.col("monetary_amount"), bins=3).alias("m3_score"),
+        scores("recency_days", bins=3, higher_is_better=False, cuts=cut("r3_score")).alias("r3_score"),
+        scores("frequency", bins=3, cuts=cut("f3_score")).alias("f3_score"),
+        scores("monetary_amount", bins=3, cuts=cut("m3_score")).alias("m3_score"),
     ).with_columns(pl.concat_str("r3_score", "f3_score", "m3_score").alias("rfm3_cell"))

@@ -115,13 +115,19 @@ def table_ref(table: str, columns: list[str] = ()) -> sa.TableClause:
 
 
 def table_columns(conn: sa.Connection, table: str) -> list[str]:
-    """Column names in table order; information_schema works on DuckDB and PostgreSQL alike."""
+    """Column names in table order."""
+    return list(table_column_types(conn, table))
+
+
+def table_column_types(conn: sa.Connection, table: str) -> dict[str, str]:
+    """Column name -> information_schema data_type (e.g. 'integer', 'timestamp with time zone' on
+    PostgreSQL), in table order; information_schema works on DuckDB and PostgreSQL alike."""
     schema, name = split_name(table)
     query = (
-        "SELECT column_name FROM information_schema.columns "
+        "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = :t AND table_schema = coalesce(:s, current_schema()) ORDER BY ordinal_position"
     )
-    return list(conn.execute(sa.text(query), {"t": name, "s": schema}).scalars())
+    return {column: data_type for column, data_type in conn.execute(sa.text(query), {"t": name, "s": schema})}
 
 
 def ensure_schema(engine: sa.Engine) -> None:

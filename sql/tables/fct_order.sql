@@ -1,7 +1,9 @@
 -- One row per order, summed from its lines in fct_order_line; amounts in the base currency.
 -- An order is cancelled when all its lines are; net and cost amounts count completed lines only.
+-- Unique on order_id by construction (the load rebuilds it from fct_order_line); no primary-key index:
+-- on DuckDB, maintaining one made the first load several times slower.
 CREATE TABLE IF NOT EXISTS fct_order (
-    order_id VARCHAR NOT NULL PRIMARY KEY, -- Order business key from the source system
+    order_id VARCHAR NOT NULL, -- Order business key from the source system
     customer_id VARCHAR, -- Customer key (dim_customer.customer_id), null on guest orders
     ordered_at TIMESTAMPTZ NOT NULL, -- When the order was placed (earliest line), UTC
     ordered_date DATE NOT NULL, -- UTC calendar date of ordered_at, joins dim_date.date_day

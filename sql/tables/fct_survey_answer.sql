@@ -1,4 +1,6 @@
 -- One row per survey response per answered item, from the response's latest loaded version.
+-- Unique on response_id + item + measure by construction (the load rebuilds the latest version); no primary-key index:
+-- on DuckDB, maintaining one made the first load several times slower.
 CREATE TABLE IF NOT EXISTS fct_survey_answer (
     response_id VARCHAR NOT NULL, -- Survey response key (fct_survey_response.response_id)
     customer_id VARCHAR, -- Customer key of the response, null for anonymous responses
@@ -9,6 +11,5 @@ CREATE TABLE IF NOT EXISTS fct_survey_answer (
     raw_value DOUBLE PRECISION NOT NULL, -- Answer as given, on the item's own scale (e.g. 1-10)
     score DOUBLE PRECISION NOT NULL, -- Answer rescaled linearly to the measure's common scale: 1-7, recommend 0-10
     batch_date DATE NOT NULL, -- Batch (day of data) of the version kept here: the latest one loaded for this key
-    load_id VARCHAR NOT NULL, -- Load id of that batch (content digest of the source file, see etl_batch.load_id)
-    PRIMARY KEY (response_id, item, measure)
+    load_id VARCHAR NOT NULL -- Load id of that batch (content digest of the source file, see etl_batch.load_id)
 )

@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS model_quality (
     iterations BIGINT, -- Optimiser iterations
     message VARCHAR, -- The optimiser's message
     n_customers BIGINT, -- Customers the fit used (Gamma-Gamma: repeat buyers with positive spend only)
-    observation_end DATE NOT NULL, -- Last day of history the fit saw: the as-of date, or as-of minus the holdout for calibration fits
+    observation_end DATE NOT NULL, -- Last day of history the fit saw: the as-of date (inline scoring fits), the fit date (stored fits), or as-of minus the holdout for calibration fits
     holdout_periods DOUBLE PRECISION, -- Holdout length in model periods (weeks by default), null on scoring rows
     holdout_measure VARCHAR, -- 'repeat_purchases' (bgnbd) or 'revenue' (gamma_gamma) on calibration rows, null on scoring rows
     holdout_customers BIGINT, -- Customers forecast in the holdout check (revenue: those with a finite expected spend)
@@ -23,5 +23,6 @@ CREATE TABLE IF NOT EXISTS model_quality (
     top_decile_lift DOUBLE PRECISION, -- Mean actual of the top predicted decile / overall mean actual (on revenue rows: the CLV decile lift)
     decile_means VARCHAR, -- JSON {"predicted": [10 means], "actual": [10 means]}, decile 1 = highest predictions
     check_status VARCHAR, -- 'ok', or why the holdout check could not be made, null on scoring rows
+    fit_source VARCHAR, -- Where the fit behind the row comes from: 'inline' (fitted by this run) or 'model_fit' (the stored crm_model_refit fit of date observation_end)
     PRIMARY KEY (as_of_date, model, fit_role)
 )

@@ -1,5 +1,5 @@
-"""An existing warehouse, as the pre-migration releases created it, upgrades in place: nothing loaded
-is lost, and the result has exactly the schema of a fresh warehouse."""
+"""An existing warehouse, as the pre-migration releases or release 0001 created it, upgrades in place:
+nothing loaded is lost, and the result has exactly the schema of a fresh warehouse."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -10,7 +10,10 @@ import sqlalchemy as sa
 
 from pipeline.warehouse import ensure_schema, make_engine, statements
 
-LEGACY_SCHEMA = Path(__file__).parents[1] / "fixtures" / "warehouse_pre_alembic.sql"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+LEGACY_SCHEMA = FIXTURES / "warehouse_pre_alembic.sql"
+RELEASE_0001_SCHEMA = FIXTURES / "warehouse_0001.sql"
+HEAD = "0002"
 DAY = date(2025, 12, 30)
 AT = datetime(2025, 12, 30, 9, 30, tzinfo=timezone.utc)
 
@@ -78,7 +81,55 @@ def test_a_pre_migration_warehouse_upgrades_in_place(urls):
     assert fact == [("O1", 2, DAY)] and order == [("O1", 10.0)]
     assert master == [("C1", "a" * 64, "FR", DAY)]
     assert pii == [("C1", "li@example.cn")]
-    assert revision == "0001"
+    assert revision == HEAD
+
+
+def release_0001_warehouse(url: str) -> None:
+    """The tables of release 0001 at Alembic revision 0001, holding a run's worth of rows."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for statement in statements(RELEASE_0001_SCHEMA.read_text(encoding="utf-8")):
+            conn.exec_driver_sql(statement)
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0001')")
+        rows = {
+            "etl_batch": [dict(source=s, batch_date=DAY, load_id=f"L{i}", run_date=DAY, raw_rows=1, accepted_rows=1,
+                               quarantined_rows=0) for i, s in enumerate(("orders", "surveys"))],
+            "kpi_alert": [dict(as_of_date=DAY, metric="nps", value=-5.0, threshold=0.0, bound="min", severity="warning",
+                               message="nps = -5 is below the minimum 0")],
+            "fct_order": [dict(order_id="O1", customer_id="C1", ordered_at=AT, ordered_date=DAY, currency="EUR",
+                               line_count=1, item_quantity=2, gross_amount=10.0, net_amount=10.0, is_cancelled=False,
+                               has_return=False, batch_date=DAY)],
+        }
+        for table, table_rows in rows.items():
+            columns = [c for c in table_rows[0]]
+            conn.execute(sa.insert(sa.table(table, *(sa.column(c) for c in columns))), table_rows)
+    engine.dispose()
+
+
+def test_a_release_0001_warehouse_upgrades_in_place(urls):
+    old, fresh = urls
+    release_0001_warehouse(old)
+    for url in (old, fresh):
+        engine = make_engine(url)
+        ensure_schema(engine)
+        engine.dispose()
+    assert columns(old) == columns(fresh)
+    engine = make_engine(old)
+    with engine.connect() as conn:
+        alerts = conn.execute(sa.text("SELECT metric, threshold_kind, value, bound FROM kpi_alert")).all()
+        runs = conn.execute(sa.text("SELECT run_date, loaded_batches, scored_customers FROM etl_run")).all()
+        orders = conn.execute(sa.text("SELECT order_id, net_amount FROM fct_order")).all()
+        keys = conn.execute(sa.text("SELECT count(*) FROM information_schema.table_constraints WHERE constraint_type = "
+                                    "'PRIMARY KEY' AND table_name IN ('fct_order', 'fct_order_line', 'fct_survey_answer')"
+                                    )).scalar_one()
+        revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    engine.dispose()
+    assert alerts == [("nps", "fixed", -5.0, "min")]
+    assert runs == [(DAY, 2, 0)]  # loaded before etl_run existed: counts as done for crm backfill
+    assert orders == [("O1", 10.0)]
+    assert keys == 0
+    assert revision == HEAD
 
 
 def test_upgrading_twice_changes_nothing(urls):

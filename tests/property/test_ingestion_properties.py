@@ -23,7 +23,7 @@ import pytest
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
-from pipeline.extract import extract
+from pipeline.extract import SourceIncompleteError, extract
 from pipeline.schemas import common_scale
 from pipeline.sources import load_sources
 from pipeline.stage import QUARANTINE_COLUMNS, StageContext, batch_counts, stage
@@ -131,6 +131,12 @@ def land_and_stage(kind: str, config: str, data: bytes, known_customers=KNOWN_CU
         return out, landed, stage(kind, landed, ctx)
 
 
+def cut_inside_last_record(data: bytes, regular: list[bool]) -> bool:
+    """No line end after a last record of the wrong width: what a writer still at work leaves, which
+    the extract refuses as a whole (tests/faults/test_partial_file.py) rather than land half a record."""
+    return bool(regular) and not regular[-1] and not data.endswith((b"\n", b"\r"))
+
+
 def check_every_record_is_accounted_for(kind: str, out: dict, landed: pl.DataFrame, staged, regular: list[bool]) -> None:
     assert landed.height == len(regular)  # every record was landed, blank lines were not
     assert sum(b["rows"] for b in out["batches"]) == landed.height
@@ -168,6 +174,10 @@ ORDERS = "sources:\n  orders:\n    path: orders_{{date}}.csv\n    encoding: {enc
 def test_every_order_record_is_accepted_or_quarantined_exactly_once(export):
     data, regular, encoding = export
     note(data.decode("utf-8"))
+    if cut_inside_last_record(data, regular):
+        with pytest.raises(SourceIncompleteError):
+            land_and_stage("orders", ORDERS.format(encoding=encoding), data)
+        return
     out, landed, staged = land_and_stage("orders", ORDERS.format(encoding=encoding), data)
     check_every_record_is_accounted_for("orders", out, landed, staged, regular)
     if staged is not None and staged.accepted.height:
@@ -201,6 +211,10 @@ SURVEY_BAD = {
 def test_every_survey_record_is_accounted_for_and_accepted_scores_are_on_the_common_scale(export):
     data, regular, _ = export
     note(data.decode("utf-8"))
+    if cut_inside_last_record(data, regular):
+        with pytest.raises(SourceIncompleteError):
+            land_and_stage("surveys", SURVEYS, data)
+        return
     out, landed, staged = land_and_stage("surveys", SURVEYS, data)
     check_every_record_is_accounted_for("surveys", out, landed, staged, regular)
     if staged is None:

@@ -11,6 +11,7 @@ the code's own constants:
 - BG/NBD P(alive) is a probability, 1 without repeats, and never falls as the last purchase gets more
   recent (t_x up, i.e. RFM recency_days down) at fixed x and T, for given and for fitted parameters.
 - Discounted CLV, expected purchases and expected spend are never negative.
+- Sharding: the population's quantile and tier cut points score any part of it as the whole would.
 """
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ from polars.testing import assert_frame_equal
 from pipeline.scoring.clv import BGNBDFit, GammaGammaFit, discounted_clv, p_alive
 from pipeline.scoring.config import ClvConfig
 from pipeline.scoring.guards import OK, clv_scores, model_summary
-from pipeline.scoring.pyramid import INACTIVE, TIER_RANK, assign_tiers, pyramid_summary
-from pipeline.scoring.rfm import completed_lines_as_of, rfm_base, rfm_scores
+from pipeline.scoring.pyramid import INACTIVE, TIER_RANK, assign_tiers, pyramid_summary, tier_cuts
+from pipeline.scoring.rfm import (
+    completed_lines_as_of, quantile_cuts, quantile_score, rfm_base, rfm_scores, score_by_cuts,
+)
 
 pytestmark = pytest.mark.property
 
@@ -248,6 +251,54 @@ def test_pyramid_summary_accounts_for_every_customer_and_all_revenue(spend):
     if total > 0:
         assert summary["revenue_share"].sum() == pytest.approx(1.0, abs=1e-9)
         assert summary["revenue_share"].min() >= 0
+
+
+# --------------------------------------------------------------------------
+# Sharded scoring (pipeline/scoring/shards.py): cut points score any part as the whole would
+# --------------------------------------------------------------------------
+
+
+@FAST
+@given(rfm_bases(max_size=150), st.sampled_from([3, 5]), st.integers(1, 6), st.randoms(use_true_random=False))
+def test_quantile_cuts_score_every_part_as_the_population(base, bins, parts, random):
+    """rfm.quantile_cuts + score_by_cuts on any split of the customers equals quantile_score on all of them."""
+    shard = pl.Series([random.randrange(parts) for _ in range(base.height)])
+    for column, better in (("recency_days", False), ("frequency", True), ("monetary_amount", True)):
+        whole = base.select(quantile_score(pl.col(column), bins=bins, higher_is_better=better).alias("s"))["s"]
+        cuts = quantile_cuts(base[column], bins=bins, higher_is_better=better)
+        assert len(cuts) == bins - 1
+        for part in range(parts):
+            mine = shard == part
+            got = base.filter(mine).select(score_by_cuts(pl.col(column), cuts, higher_is_better=better).alias("s"))["s"]
+            assert got.to_list() == whole.filter(mine).to_list(), (column, cuts)
+
+
+@FAST
+@given(st.dictionaries(customer_ids, window_spend, max_size=150), st.integers(1, 6), st.randoms(use_true_random=False))
+def test_tier_cuts_tier_every_part_as_the_population(spend, parts, random):
+    """pyramid.tier_cuts + assign_tiers(cuts=) on any split equals assign_tiers on all customers,
+    spend ties across a cut-off included (split by customer_id)."""
+    whole = dict(assign_tiers(spend_frame(spend)).select("customer_id", "pyramid_tier").rows())
+    cuts = tier_cuts(spend_frame(spend))
+    shard = {customer: random.randrange(parts) for customer in spend}
+    for part in range(parts):
+        mine = {c: v for c, v in spend.items() if shard[c] == part}
+        got = dict(assign_tiers(spend_frame(mine), cuts=cuts).select("customer_id", "pyramid_tier").rows())
+        assert got == {c: whole[c] for c in mine}
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 3000), st.integers(1, 300), st.integers(2, 8), st.integers(0, 2**32 - 1))
+def test_tier_cuts_hold_for_large_tied_populations(n, distinct, parts, seed):
+    rng = np.random.default_rng(seed)
+    values = np.where(rng.random(n) < 0.1, 0.0, rng.choice(np.round(rng.lognormal(4, 1.5, distinct), 2), n))
+    spend = {f"K{i:05d}": float(v) for i, v in zip(rng.permutation(n), values)}
+    whole = dict(assign_tiers(spend_frame(spend)).select("customer_id", "pyramid_tier").rows())
+    cuts, shard = tier_cuts(spend_frame(spend)), rng.integers(0, parts, n)
+    for part in range(parts):
+        mine = {c: v for (c, v), s in zip(spend.items(), shard) if s == part}
+        assert dict(assign_tiers(spend_frame(mine), cuts=cuts).select("customer_id", "pyramid_tier").rows()) == \
+            {c: whole[c] for c in mine}
 
 
 # --------------------------------------------------------------------------

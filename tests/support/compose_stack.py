@@ -286,31 +286,12 @@ class NativeStack:
             raise ComposeError(f"component(s) exited early: {dead}")
 
     def stop(self, grace: float = 15) -> None:
-        import psutil
+        _terminate(list(self.procs.values()), grace)
 
-        victims: dict[int, psutil.Process] = {}
-        for proc in self.procs.values():
-            with contextlib.suppress(psutil.Error):
-                parent = psutil.Process(proc.pid)
-                victims[parent.pid] = parent
-                victims.update({c.pid: c for c in parent.children(recursive=True)})
-        for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for p in victims.values():  # children that moved to a session of their own
-            with contextlib.suppress(psutil.Error):
-                p.terminate()
-        _, alive = psutil.wait_procs(list(victims.values()), timeout=grace)
-        for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        for p in alive:
-            with contextlib.suppress(psutil.Error):
-                p.kill()
-        psutil.wait_procs(alive, timeout=5)
-        for proc in self.procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+    def restart(self, name: str, argv: list[str], env: dict[str, str], grace: float = 15) -> subprocess.Popen:
+        """Stops one component (and its children) and starts it again, e.g. with other settings."""
+        _terminate([self.procs.pop(name)], grace)
+        return self.start(name, argv, env)
 
     def log_tails(self, lines: int = 60) -> str:
         out = []
@@ -320,6 +301,35 @@ class NativeStack:
             kept = [line for line in text if not any(n in line for n in noise)]
             out.append(f"--- {path.name} (last {lines} of {len(kept)} lines) ---\n" + "\n".join(kept[-lines:]))
         return "\n".join(out)
+
+
+def _terminate(procs: list[subprocess.Popen], grace: float) -> None:
+    """SIGTERM to each process group and every descendant, SIGKILL to what is left after `grace`."""
+    import psutil
+
+    victims: dict[int, psutil.Process] = {}
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            parent = psutil.Process(proc.pid)
+            victims[parent.pid] = parent
+            victims.update({c.pid: c for c in parent.children(recursive=True)})
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for p in victims.values():  # children that moved to a session of their own
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(list(victims.values()), timeout=grace)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
 
 
 def task_log_summary(airflow_home: Path, dag_id: str, run_ids_tasks: list[tuple[str, str]], lines: int = 25) -> str:

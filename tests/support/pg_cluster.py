@@ -160,6 +160,17 @@ class PostgresCluster:
         self._stop_server()
         self._start_server(new_port=False)
 
+    def crash(self) -> None:
+        """Stops the server as a crash would (``pg_ctl stop -m immediate``: every backend killed, no
+        checkpoint, open transactions gone); ``start_again`` then recovers from the WAL."""
+        self._stop_server(mode="immediate")
+
+    def start_again(self) -> None:
+        """Starts a stopped or crashed server on the same data dir and port."""
+        if self.pid is not None and pid_alive(self.pid):
+            raise PostgresClusterError("the server is running")
+        self._start_server(new_port=False)
+
     def stop(self) -> None:
         """Stop the server and delete its files. Idempotent."""
         if self.tmpdir is None:
@@ -176,20 +187,24 @@ class PostgresCluster:
         if os.getpid() == self._owner_pid:
             self.stop()
 
-    def create_database(self, name: str) -> None:
+    def create_database(self, name: str, template: str | None = None) -> None:
         import psycopg
         from psycopg import sql
 
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with psycopg.connect(
             host="127.0.0.1", port=self.port, user=self.user, password=self.password,
             dbname="postgres", autocommit=True, connect_timeout=10,
         ) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(statement)
 
-    def new_database(self, prefix: str) -> str:
-        """A fresh, uniquely named database; returns its SQLAlchemy URL."""
+    def new_database(self, prefix: str, template: str | None = None) -> str:
+        """A fresh, uniquely named database (a copy of the database `template` names, given its URL
+        or name, which nobody may be connected to); returns its SQLAlchemy URL."""
         name = f"{prefix}_{secrets.token_hex(4)}"
-        self.create_database(name)
+        self.create_database(name, template=template.rsplit("/", 1)[-1] if template else None)
         return self.url.rsplit("/", 1)[0] + f"/{name}"
 
     # -- internals ----------------------------------------------------------
@@ -251,13 +266,13 @@ class PostgresCluster:
         except (OSError, ValueError):
             return None
 
-    def _stop_server(self) -> None:
+    def _stop_server(self, mode: str = "fast") -> None:
         pid = self.pid or self._read_pid()
         if pid is None:
             return
         try:
             r = self._run(
-                [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", "30", "stop"],
+                [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", "30", "stop"],
                 timeout=40,
             )
             ok = r.returncode == 0

@@ -12,13 +12,18 @@ import sqlalchemy as sa
 
 from pipeline.schemas import UTC_TS
 from pipeline.scoring.config import ScoringConfig
-from pipeline.scoring.daily import SCORE_TABLES, daily_scores, staged_history, staged_inputs
-from pipeline.scoring.guards import OK
+from pipeline.scoring.clv import rfm_summary
+from pipeline.scoring.daily import SCORE_TABLES, daily_scores, staged_answers, staged_history, staged_inputs
+from pipeline.scoring.guards import OK, clv_scores, model_summary
 from pipeline.scoring.kpi import CUSTOMER_COLUMNS
-from pipeline.scoring.rfm import money_sum
+from pipeline.scoring.lifecycle import lifecycle_stages
+from pipeline.scoring.loyalty import retention
+from pipeline.scoring.quality import model_quality
+from pipeline.scoring.rfm import MONEY_UNITS, completed_lines_as_of, money_sum, purchase_days
 from pipeline.settings import load_settings
 from pipeline.tasks import load_day, score_day
 from pipeline.warehouse import make_engine
+from tests.support.staged import write_staged
 
 AS_OF = date(2025, 12, 31)
 MODEL_SCORES = {"p_alive": "bgnbd_status", "expected_purchases": "expected_purchases_status",
@@ -27,17 +32,6 @@ MODEL_SCORES = {"p_alive": "bgnbd_status", "expected_purchases": "expected_purch
 
 def at(day: date, hour: int = 12) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
-
-
-def write_staged(staging, kind: str, rows: list[dict], schema: dict) -> None:
-    """Rows as the stage step writes them: one part.parquet per batch_date, with lineage columns."""
-    frame = pl.DataFrame(rows, schema={**schema, "batch_date": pl.Date}, orient="row")
-    frame = frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("source_row_number"),
-                               pl.lit("load-1").alias("load_id"))
-    for (batch,), part in frame.group_by("batch_date"):
-        path = staging / kind / f"batch_date={batch.isoformat()}" / "part.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part.write_parquet(path)
 
 
 ORDER = {"order_id": pl.String, "line_number": pl.Int32, "customer_id": pl.String, "ordered_at": UTC_TS,
@@ -103,8 +97,75 @@ def test_a_re_exported_survey_response_replaces_all_its_answers(staging):
         {"response_id": "r1", "customer_id": "A", "responded_at": at(date(2025, 12, 21)), "item": "q1",
          "measure": "per_reliability", "score": 5.0, "batch_date": date(2025, 12, 22)},
     ], ANSWER)
-    answers = staged_inputs(staging, AS_OF)["survey_items"]
+    answers = staged_inputs(staging, AS_OF)["survey_items"].collect()  # a scan: 44M answers at M
     assert answers.select("item", "score").rows() == [("q1", 5.0)]
+
+
+def sorted_unique(staging, kind: str, key: list[str]) -> pl.LazyFrame:
+    """The staged history as it was read before: every version sorted, the last of each key kept."""
+    files = [f for f in sorted((staging / kind).glob("batch_date=*/part.parquet")) if f.parent.name <= f"batch_date={AS_OF}"]
+    return pl.scan_parquet(files).sort("batch_date", "source_row_number").unique(subset=key, keep="last", maintain_order=True)
+
+
+def collide_every_hash(monkeypatch) -> None:
+    """Every key hashes alike: the repeated-key path must then resolve every row on the key itself."""
+    monkeypatch.setattr(pl.Expr, "hash", lambda self, *args, **kwargs: self.is_null().cast(pl.UInt64))
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashes", "colliding-hashes"])
+def test_staged_history_is_the_latest_version_of_each_key_without_a_sort(tmp_path, monkeypatch, collide):
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(400):  # keys repeat within a batch and across batches, some batches after the as-of date
+        day = date(2025, 12, 1) + timedelta(days=int(rng.integers(0, 40)))
+        rows.append(order(f"o{rng.integers(0, 120)}", int(rng.integers(1, 3)), f"C{rng.integers(0, 30)}", day, float(i),
+                          batch=day))
+    write_staged(tmp_path, "orders", rows, ORDER)
+    expected = sorted_unique(tmp_path, "orders", ["order_id", "line_number"]).collect()
+    if collide:
+        collide_every_hash(monkeypatch)
+    got = staged_history(tmp_path, "orders", AS_OF).collect()
+    assert expected.height < 300 and got.equals(expected)
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashes", "colliding-hashes"])
+def test_staged_answers_keep_each_responses_latest_batch(tmp_path, monkeypatch, collide):
+    rng = np.random.default_rng(4)
+    rows = []
+    for n in range(300):  # 100 responses, re-exported in later batches with fewer items, or twice in one
+        response, day = f"r{rng.integers(0, 100)}", date(2025, 12, 1) + timedelta(days=int(rng.integers(0, 35)))
+        rows += [{"response_id": response, "customer_id": "A", "responded_at": at(day), "item": f"q{k}",
+                  "measure": "per_reliability", "score": float(n), "batch_date": day} for k in range(int(rng.integers(1, 4)))]
+    write_staged(tmp_path, "survey_answers", rows, ANSWER)
+    old = sorted_unique(tmp_path, "survey_answers", ["response_id", "item", "measure"])
+    expected = old.filter(pl.col("batch_date") == pl.col("batch_date").max().over("response_id")).collect()
+    if collide:
+        collide_every_hash(monkeypatch)
+    got = staged_answers(tmp_path, AS_OF).collect()
+    key = ["response_id", "measure", "item"]
+    assert expected["response_id"].n_unique() > 50 and got.sort(key).equals(expected.sort(key))
+
+
+def test_scores_read_from_purchase_days_equal_those_from_the_lines():
+    rows = simulated_orders()
+    rows += [row | {"line_number": 2, "line_amount": 1.25} for row in rows[::3]]  # days with two lines
+    lines = pl.DataFrame(rows, schema={**ORDER, "batch_date": pl.Date}, orient="row").lazy()
+    completed = completed_lines_as_of(lines, AS_OF)
+    days = purchase_days(completed).collect()
+    assert days.height < completed.collect().height
+    config = ScoringConfig()
+    # The models' summary as it was computed from the lines: amounts in float millionths, per day.
+    before = rfm_summary(completed.with_columns((pl.col("line_amount") * MONEY_UNITS).round().alias("units")),
+                         customer_col="customer_id", at_col="ordered_at", amount_col="units", observation_end=AS_OF,
+                         period_days=config.clv.period_days).with_columns(pl.col("monetary_value") / MONEY_UNITS)
+    assert model_summary(completed, AS_OF, config.clv.period_days).equals(before)
+    assert model_summary(days, AS_OF, config.clv.period_days).equals(before)
+    assert lifecycle_stages(completed, AS_OF, config.lifecycle, days=days).equals(
+        lifecycle_stages(completed, AS_OF, config.lifecycle))
+    assert retention(days, AS_OF, 30).equals(retention(completed, AS_OF, 30))
+    fits = clv_scores(completed, AS_OF, config.clv).fits
+    assert clv_scores(days, AS_OF, config.clv).customers.equals(clv_scores(completed, AS_OF, config.clv).customers)
+    assert model_quality(days, AS_OF, config.clv, fits).equals(model_quality(completed, AS_OF, config.clv, fits))
 
 
 def test_the_full_score_set_from_a_small_history(staging):

@@ -254,6 +254,26 @@ def test_mobi_nps_and_csat_match_pandas(mobi):
     assert company["nps_responses"] == company["csat_responses"] == 250
 
 
+@needs_surveys
+def test_alphas_do_not_depend_on_the_order_of_the_answers(mobi):
+    answers = long_items(mobi, MOBI_GROUPS, (1, 10))
+    out = cronbach_alpha(answers, AS_OF, ServiceConfig())
+    for seed in (1, 2):  # same bytes: the response x item matrix is built in id order, not row order
+        assert cronbach_alpha(answers.sample(fraction=1.0, shuffle=True, seed=seed), AS_OF, ServiceConfig()).equals(out)
+
+
+def test_repeated_answers_are_averaged_and_a_null_score_is_no_answer():
+    repeated = items([("r1", "per_reliability", "q1", 3.0)])  # r1 answered q1 twice: 1 and 3, mean 2
+    unanswered = items([("r5", "per_reliability", q, 4.0) for q in ("q1", "q2")]).vstack(
+        pl.DataFrame([{"response_id": "r5", "customer_id": None, "responded_at": DEC, "item": "q3",
+                       "measure": "per_reliability", "score": None}], schema=ITEM_SCHEMA))
+    out = cronbach_alpha(pl.concat([items(ALPHA_ITEMS), repeated, unanswered]), AS_OF, CONFIG).row(0, named=True)
+    wide = pd.DataFrame({"q1": [2, 2, 3, 4], "q2": [2, 2, 4, 4], "q3": [1, 3, 3, 5]}, dtype=float)
+    assert out["n_responses"] == 4  # r5 has no q3 answer: incomplete
+    assert out["cronbach_alpha"] == pytest.approx(pandas_alpha(wide), rel=1e-12)
+    assert out["standardized_alpha"] == pytest.approx(pandas_alpha(wide, standardized=True), rel=1e-12)
+
+
 @pytest.fixture(scope="module")
 def corp_rep() -> pd.DataFrame:
     return pd.read_csv(SURVEYS / "corp_rep_data.csv").replace(-99, np.nan)  # 1-7, -99 = missing

@@ -107,6 +107,12 @@ ALLOWED = {
         "PII salt of a unit test's temporary CRM_HOME",
     ("bench/run.py", "bench"):
         "PII salt of benchmark runs on generated data",
+    ("tests/integration/test_notify.py", "p%40ss%3Aw%2Frd"):
+        "login of the in-test SMTP server (aiosmtpd on loopback, alive for one test): checks percent-decoding",
+    ("tests/integration/test_notify.py", "wrong"):
+        "a deliberately wrong password: the in-test SMTP server must refuse it",
+    ("tests/integration/test_notify.py", "secret"):
+        "login of the in-test SMTP server: the test proves it is never sent without STARTTLS",
 }
 
 

@@ -71,3 +71,26 @@ def test_no_new_day_succeeds_empty_but_a_missing_source_fails(tmp_path):
     gone = load_sources(write_config(tmp_path, "base_dir: nowhere\nsources:\n  orders:\n    path: o_{date}.csv\n"))["orders"]
     with pytest.raises(SourceMissingError, match="no files match"):
         extract(gone, None, D("2025-01-02"), tmp_path / "landing")
+
+
+def test_days_with_different_columns_land_as_one_diagonal_file(tmp_path, monkeypatch):
+    """Each day file is streamed into the landing file (a row group every two rows here); a day with
+    another set of columns starts a new part, and the parts are joined as pl.concat(how="diagonal")."""
+    from pipeline import extract as ex
+
+    monkeypatch.setattr(ex, "ROW_GROUP_ROWS", 2)
+    (tmp_path / "in").mkdir()
+    header = "order_id,line_number,ordered_at,quantity,unit_price,currency"
+    days = {"2025-01-01": "", "2025-01-02": f"{header}\nA,1,2025-01-02,1,2,CNY\nB,1,2025-01-02,1,2,CNY\nC,1,2025-01-02,1,2,CNY\n",
+            "2025-01-03": f"{header},coupon\nD,1,2025-01-03,1,2,CNY,X1\n", "2025-01-04": f"{header}\nE,1,2025-01-04,1,2,CNY\n"}
+    for day, text in days.items():
+        (tmp_path / "in" / f"o_{day}.csv").write_text(text)
+    source = load_sources(write_config(tmp_path, "base_dir: in\nsources:\n  orders:\n    path: o_{date}.csv\n"))["orders"]
+    out = extract(source, None, D("2025-01-04"), tmp_path / "landing")
+    landed = pl.read_parquet(out["path"])
+    assert landed.columns[:4] == ["_source_file", "_row_number", "_load_id", "_batch_date"]  # the empty day came first
+    assert landed["order_id"].to_list() == ["A", "B", "C", "D", "E"]
+    assert landed["coupon"].to_list() == [None, None, None, "X1", None]
+    assert [(b["batch_date"], b["rows"]) for b in out["batches"]] == [
+        ("2025-01-01", 0), ("2025-01-02", 3), ("2025-01-03", 1), ("2025-01-04", 1)]
+    assert not [p for p in (tmp_path / "landing").rglob("*") if p.is_file() and p.name != "part.parquet"]

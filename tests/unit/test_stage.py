@@ -74,3 +74,76 @@ def test_too_much_quarantine_fails_the_batch_naming_the_reasons():
     check_quarantine_share("orders", 100, q, 0.05)
     with pytest.raises(QuarantineThresholdError, match=r"orders: 4 of 10 rows.*unknown_customer \(3\)"):
         check_quarantine_share("orders", 10, q, 0.05)
+
+
+def _landed_run(tmp_path, days: dict[str, list[str]], extra: str = "") -> tuple:
+    """Extracts one CSV per day; returns (source, what extract hands the stage task)."""
+    from datetime import date
+
+    from pipeline.extract import extract
+    from pipeline.sources import load_sources
+
+    (tmp_path / "in").mkdir()
+    header = "order_id,line_number,customer_id,ordered_at,product_id,quantity,unit_price,currency,status"
+    for day, rows in days.items():
+        (tmp_path / "in" / f"orders_{day}.csv").write_text("\n".join([header, *rows]) + "\n")
+    (tmp_path / "sources.yml").write_text("base_dir: in\nsources:\n  orders:\n    path: orders_{date}.csv\n" + extra)
+    source = load_sources(tmp_path / "sources.yml")["orders"]
+    return source, extract(source, None, date.fromisoformat(max(days)), tmp_path / "landing")
+
+
+def _stage_into(tmp_path, name: str, source, extracted: dict, cells: int | None):
+    from pipeline.stage import stage_landed
+
+    ctx = StageContext(source, END, RATES, pl.Series(["C1", "C2"]), None, "salt")
+    lakes = {k: tmp_path / name / k for k in ("accepted", "quarantine", "answers")}
+    outcome = stage_landed("orders", extracted, ctx, lakes, cells=cells)
+    files = {str(p.relative_to(tmp_path / name)): pl.read_parquet(p) for p in sorted((tmp_path / name).rglob("*.parquet"))}
+    return outcome, files
+
+
+def test_staging_in_chunks_gives_what_staging_at_once_gives(tmp_path):
+    """One day per chunk, latest first, against one chunk: duplicates, later versions and a derived
+    window (ROW_NUMBER over an order spanning days) all reach across chunks."""
+    row = "O{o},{n},C1,2025-12-0{d}T10:00:00Z,P1,{q},10,USD,completed"
+    days = {
+        "2025-12-01": [row.format(o=1, n=1, d=1, q=1), row.format(o=2, n=1, d=1, q=1), row.format(o=3, n=1, d=1, q=1)],
+        "2025-12-02": [row.format(o=2, n=1, d=2, q=5), row.format(o=1, n=1, d=1, q=1), "O4,1,C404,2025-12-02T10:00:00Z,P1,1,10,USD,completed"],
+        "2025-12-03": [row.format(o=2, n=1, d=3, q=7), row.format(o=3, n=1, d=1, q=1), "O5,x,C1,2025-12-03T10:00:00Z,P1,1,10,USD,completed"],
+    }
+    source, extracted = _landed_run(tmp_path, days, "    max_quarantine_share: 1\n")
+    whole, whole_files = _stage_into(tmp_path, "whole", source, extracted, None)
+    chunked, chunked_files = _stage_into(tmp_path, "chunked", source, extracted, 1)
+    assert whole_files.keys() == chunked_files.keys() and all(whole_files[k].equals(chunked_files[k]) for k in whole_files)
+    assert whole.reconciliation.equals(chunked.reconciliation) and whole.results.equals(chunked.results)
+    reasons = pl.concat([f for k, f in whole_files.items() if k.startswith("quarantine")])
+    assert sorted(zip(reasons["batch_date"].cast(pl.String), reasons["reason_code"])) == [
+        ("2025-12-01", "superseded_version"),  # O2 again on the 2nd and the 3rd
+        ("2025-12-02", "exact_duplicate"), ("2025-12-02", "superseded_version"), ("2025-12-02", "unknown_customer"),
+        ("2025-12-03", "exact_duplicate"), ("2025-12-03", "parse_error"),
+    ]
+    assert (whole.raw, whole.accepted, whole.quarantined) == (9, 3, 6)
+
+
+def test_derived_fields_see_the_whole_run_when_staged_in_chunks(tmp_path):
+    row = "{o},{n},C1,2025-12-0{d}T10:00:00Z,P1,1,10,USD,completed"
+    days = {"2025-12-01": [row.format(o="A", n="", d=1)], "2025-12-02": [row.format(o="A", n="", d=2)]}
+    derive = "    derive: {line_number: 'ROW_NUMBER() OVER (PARTITION BY \"order_id\")'}\n"
+    source, extracted = _landed_run(tmp_path, days, derive)
+    _, whole_files = _stage_into(tmp_path, "whole", source, extracted, None)
+    _, chunked_files = _stage_into(tmp_path, "chunked", source, extracted, 1)
+    lines = pl.concat([f for k, f in chunked_files.items() if k.startswith("accepted")])["line_number"].to_list()
+    assert lines == [1, 2]  # one chunk per day, yet numbered across both
+    assert all(whole_files[k].equals(chunked_files[k]) for k in whole_files)
+
+
+def test_a_run_that_fails_its_checks_leaves_the_lakes_as_they_were(tmp_path):
+    row = "O{o},1,C404,2025-12-01T10:00:00Z,P1,1,10,USD,completed"
+    source, extracted = _landed_run(tmp_path, {"2025-12-01": [row.format(o=i) for i in range(3)]})
+    stale = tmp_path / "run" / "accepted" / "batch_date=2025-12-01" / "part.parquet"
+    stale.parent.mkdir(parents=True)
+    pl.DataFrame({"x": [1]}).write_parquet(stale)
+    with pytest.raises(QuarantineThresholdError, match="unknown_customer"):
+        _stage_into(tmp_path, "run", source, extracted, None)
+    assert [p.name for p in (tmp_path / "run").rglob("*") if p.is_file()] == ["part.parquet"]
+    assert pl.read_parquet(stale).columns == ["x"]

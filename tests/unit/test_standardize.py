@@ -65,9 +65,17 @@ def test_currency_conversion_leaves_unknown_currency_null():
 
 
 def test_exact_duplicates_keep_the_first_copy():
-    frame = pl.DataFrame({"a": [1, 1, 2], "_batch_date": ["d"] * 3, "_row_number": [3, 1, 2]})
-    kept, dups = std.split_exact_duplicates(frame, ["a"])
-    assert kept["_row_number"].to_list() == [1, 2] and dups["_row_number"].to_list() == [3]
+    frame = pl.DataFrame({"a": [1, 1, 2, None, None], "b": ["x", "x", "x", None, None], "_batch_date": ["d"] * 5,
+                          "_row_number": [3, 1, 2, 5, 4], "_rid": [0, 1, 2, 3, 4]})
+    assert std.exact_duplicate_ids(frame.lazy(), ["a", "b"], "_rid").to_list() == [0, 3]  # later copies; nulls match
+    assert std.exact_duplicate_ids(frame.lazy(), ["b"], "_rid").sort().to_list() == [0, 2, 3]
+
+
+def test_a_shared_hash_alone_does_not_make_a_duplicate(monkeypatch):
+    """Rows are compared in full where their hashes meet: force every hash to collide."""
+    frame = pl.DataFrame({"a": ["p", "q", "p"], "_batch_date": ["d"] * 3, "_row_number": [1, 2, 3], "_rid": [0, 1, 2]})
+    monkeypatch.setattr(pl.Expr, "hash", lambda self, *a, **k: pl.lit(7, pl.UInt64))
+    assert std.exact_duplicate_ids(frame.lazy(), ["a"], "_rid").to_list() == [2]
 
 
 def test_latest_version_of_a_business_key_wins():
@@ -146,3 +154,48 @@ def test_names_and_free_text_are_masked_for_quarantine_readers():
     masked = std.mask_text(pl.Series([text]))[0]
     assert "li.wei" not in masked and "7946" not in masked
     assert "l***@example.cn" in masked and "2025-12-31 10:00:00" in masked and "12.50" in masked
+
+
+def _random_phone(rng, region: str) -> str:
+    """A number shaped as people write them: from the region's example with some digits changed,
+    national or international, grouped with spaces, dashes, dots or parentheses."""
+    import phonenumbers
+
+    example = phonenumbers.example_number(region)
+    nsn = "".join(c if rng.random() > 0.3 else str(rng.randint(0, 9)) for c in phonenumbers.national_significant_number(example))
+    prefix = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix or ""
+    digits = rng.choice([f"+{example.country_code}{nsn}", prefix + nsn, nsn, f"{example.country_code}{nsn}"])
+    groups, i = [], 0
+    while i < len(digits):
+        k = rng.randint(1, 4)
+        groups.append(digits[i:i + k])
+        i += k
+    text = rng.choice([" ", "-", ".", ""]).join(groups)
+    return f"({text[:3]}) {text[3:]}" if rng.random() < 0.1 and not text.startswith("+") else text
+
+
+def test_vectorized_phones_are_what_libphonenumber_says():
+    """The Polars path against phonenumbers itself, on random numbers of many regions (CN mobiles
+    among them) written in the shapes that path reads."""
+    import random
+
+    rng = random.Random(5)
+    regions = ["CN", "US", "GB", "DE", "FR", "JP", "IN", "BR", "AR", "RU", "KZ", "IT", "AU", "CA", "AG", "MX", "KR", "SG"]
+    pairs = [(r, _random_phone(rng, r)) for r in regions for _ in range(150)]
+    pairs += [("CN", f"1{rng.choice('3456789')}{rng.randint(0, 9)} {rng.randint(0, 9999):04d} {rng.randint(0, 9999):04d}")
+              for _ in range(300)]
+    frame = pl.DataFrame({"phone": [p for _, p in pairs], "country": [r for r, _ in pairs]})
+    expected = [std._e164.__wrapped__(p, r) for r, p in pairs]
+    fast, decided = std._e164_vectorized(frame["phone"], frame["country"])
+    # Mostly the vectorized path; the rest (a national number that starts with its calling code, ...) phonenumbers.
+    assert 0.6 < decided.mean() < 1
+    assert std.normalize_phone(frame)["phone"].to_list() == expected
+    assert sum(e is not None for e in expected) > 1000
+
+
+def test_an_item_in_two_measures_is_an_answer_of_each():
+    frame = pl.DataFrame({"rid": ["b", "a"], "q1": [2.0, None], "q2": [1.0, 7.0]})
+    out = std.likert_answers(frame, {"m": ["q1", "q2"], "n": ["q1"]}, {"q1": (1.0, 7.0), "q2": (1.0, 7.0)},
+                             {"m": (1.0, 7.0), "n": (0.0, 10.0)}, ["rid"])
+    assert out.select("rid", "measure", "item").rows() == [("a", "m", "q2"), ("b", "m", "q1"), ("b", "m", "q2"), ("b", "n", "q1")]
+    assert out["score"].to_list() == [7.0, 2.0, 1.0, pytest.approx(10 / 6)]

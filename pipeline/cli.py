@@ -250,14 +250,11 @@ def peak_rss_mb() -> float:
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline import summary
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.warehouse import connected
 
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    with engine.connect() as conn:
+    with connected(settings.warehouse_url) as conn:
         text = summary.render(summary.row_counts(conn), summary.pyramid(conn, args.as_of), args.as_of,
                               summary.sources(conn), summary.reasons(conn))
-    engine.dispose()
     print(text)
     return 0
 

@@ -17,7 +17,7 @@ from pipeline.scoring.shards import Plan, merge_scores, plan_frames, plan_of, pl
 from pipeline.settings import Settings, load_settings
 from pipeline.sources import load_sources, load_sources_file
 from pipeline.stage import StageContext, stage_landed
-from pipeline.warehouse import ensure_schema, make_engine, sql_text
+from pipeline.warehouse import connected, sql_text
 from pipeline.warehouse.load import load_run
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,9 @@ def extract_source(kind: str, run_date: date, settings: Settings | None = None) 
     if source is None:
         log.info("source %s is not configured; nothing to extract", kind)
         return {"kind": kind, "path": None, "rows": 0, "batches": []}
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    with engine.connect() as conn:
+    with connected(settings.warehouse_url) as conn:
         watermark = conn.execute(sa.text(sql_text("queries/watermark")), {"source": kind}).scalar()
         owned = set(conn.execute(sa.text(sql_text("queries/batches_of_run")), {"source": kind, "run_date": run_date}).scalars())
-    engine.dispose()
     return extract(source, watermark, run_date, settings.lake("landing"), owned)
 
 
@@ -182,22 +179,16 @@ def kpi_history(settings: Settings, run_date: date, config: ScoringConfig) -> pl
     windows = [t.window_days for t in config.kpi_thresholds if t.kind == "dynamic"]
     if not windows:
         return None
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    with engine.connect() as conn:
+    with connected(settings.warehouse_url) as conn:
         history = query(conn, "kpi_history", first=run_date - timedelta(days=max(windows)), as_of=run_date)
-    engine.dispose()
     return history if history.height else None
 
 
 def load_day(run_date: date, staged: list[dict], scored: dict, settings: Settings | None = None) -> dict:
     """Loads the run into the warehouse in one transaction (pipeline/warehouse/load.py)."""
     settings = settings or load_settings()
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    with engine.begin() as conn:
+    with connected(settings.warehouse_url, transaction=True) as conn:
         loaded = load_run(conn, settings, run_date, staged, scored["path"])
-    engine.dispose()
     log.info("loaded %s", loaded)
     return loaded
 
@@ -209,11 +200,8 @@ def notify_day(run_date: date, settings: Settings | None = None) -> dict:
     from pipeline.notify import NotifyConfigError, notify
 
     settings = settings or load_settings()
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    with engine.connect() as conn:
+    with connected(settings.warehouse_url) as conn:
         alerts = query(conn, "kpi_alerts_of_date", as_of=run_date)
-    engine.dispose()
     if not alerts.height:
         log.info("no KPI alert as of %s: nothing to notify", run_date)
         return {"as_of_date": run_date.isoformat(), "alerts": 0}
@@ -253,12 +241,8 @@ def stored_fits(run_date: date, config, settings: Settings | None = None) -> dic
     from pipeline.scoring.fits import latest_fits
 
     settings = settings or load_settings()
-    engine = make_engine(settings.warehouse_url)
-    try:
-        with engine.connect() as conn:
-            fits = latest_fits(conn, run_date, config)
-    finally:
-        engine.dispose()
+    with connected(settings.warehouse_url, upgrade=False) as conn:
+        fits = latest_fits(conn, run_date, config)
     log.info("stored fits for %s: %s", run_date, {m: f.fit_date.isoformat() for m, f in fits.items()} or "none, fitting inline")
     return fits
 
@@ -266,13 +250,8 @@ def stored_fits(run_date: date, config, settings: Settings | None = None) -> dic
 def scores_loaded(as_of: date, settings: Settings | None = None) -> bool:
     """Whether a crm_daily run for the date has loaded (crm_model_refit waits for it)."""
     settings = settings or load_settings()
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    try:
-        with engine.connect() as conn:
-            loaded = _run_loaded(conn, as_of)
-    finally:
-        engine.dispose()
+    with connected(settings.warehouse_url) as conn:
+        loaded = _run_loaded(conn, as_of)
     log.info("crm_daily for %s %s", as_of, "has loaded" if loaded else "has not loaded yet")
     return loaded
 
@@ -290,14 +269,9 @@ def refit_models(fit_date: date, settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     config = load_scoring_config(settings.scoring_file)
     fit_rows, quality = refit(staged_history(settings.lake("staging"), "orders", fit_date), fit_date, config.clv)
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    try:
-        with engine.begin() as conn:
-            rows = {"model_fit": replace_partitions(conn, "model_fit", fit_rows, key="fit_date", keys=[fit_date]),
-                    "model_quality": replace_partitions(conn, "model_quality", quality, key="as_of_date", keys=[fit_date])}
-    finally:
-        engine.dispose()
+    with connected(settings.warehouse_url, transaction=True) as conn:
+        rows = {"model_fit": replace_partitions(conn, "model_fit", fit_rows, key="fit_date", keys=[fit_date]),
+                "model_quality": replace_partitions(conn, "model_quality", quality, key="as_of_date", keys=[fit_date])}
     status = dict(fit_rows.select("model", "status").iter_rows())
     log.info("model fits as of %s: %s; stored %s", fit_date, status, rows)
     return {"fit_date": fit_date.isoformat(), "status": status, "rows": rows}
@@ -308,17 +282,12 @@ def export_segments(as_of: date, settings: Settings | None = None) -> dict:
     from pipeline.export import segment_rows, write_export
 
     settings = settings or load_settings()
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    try:
-        with engine.connect() as conn:
-            if not _run_loaded(conn, as_of):
-                from airflow.sdk.exceptions import AirflowFailException
+    with connected(settings.warehouse_url) as conn:
+        if not _run_loaded(conn, as_of):
+            from airflow.sdk.exceptions import AirflowFailException
 
-                raise AirflowFailException(f"no crm_daily run has loaded {as_of}: nothing to export")
-            frame = segment_rows(conn, as_of)
-    finally:
-        engine.dispose()
+            raise AirflowFailException(f"no crm_daily run has loaded {as_of}: nothing to export")
+        frame = segment_rows(conn, as_of)
     out = settings.lake("exports") / as_of.isoformat()
     manifest = write_export(frame, as_of, out)
     log.info("segment export for %s: %d customers in %s", as_of, manifest["rows"], out)
@@ -341,19 +310,15 @@ def load_asset_extras(run_date: date, loaded: dict, settings: Settings | None = 
         table = name.split("[", 1)[0]
         written[table] = written.get(table, 0) + rows
     settings = settings or load_settings()
-    engine = make_engine(settings.warehouse_url)
     extras = {}
-    try:
-        with engine.connect() as conn:
-            for table in DAILY_TABLES:
-                if table not in _COUNTED:
-                    extras[table] = extra(run_date, written.get(table, 0), WRITTEN)
-                    continue
-                column = _COUNTED[table]
-                query = sa.select(sa.func.count()).select_from(table_ref(table))
-                if column:
-                    query = query.where(sa.column(column) == run_date)
-                extras[table] = extra(run_date, conn.execute(query).scalar(), RUN_DATE if column else TABLE)
-    finally:
-        engine.dispose()
+    with connected(settings.warehouse_url, upgrade=False) as conn:
+        for table in DAILY_TABLES:
+            if table not in _COUNTED:
+                extras[table] = extra(run_date, written.get(table, 0), WRITTEN)
+                continue
+            column = _COUNTED[table]
+            query = sa.select(sa.func.count()).select_from(table_ref(table))
+            if column:
+                query = query.where(sa.column(column) == run_date)
+            extras[table] = extra(run_date, conn.execute(query).scalar(), RUN_DATE if column else TABLE)
     return extras

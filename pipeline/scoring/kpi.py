@@ -19,8 +19,6 @@ from datetime import date
 
 import polars as pl
 
-# Alerts live in alerts.py; re-exported here, where the other entry points are.
-from pipeline.scoring.alerts import ALERT_SCHEMA, kpi_alerts  # noqa: F401
 from pipeline.scoring.complaints import COMPLAINT_SCHEMA, company_complaints, customer_complaints
 from pipeline.schemas import RATER_DIMENSIONS, UTC_TS
 from pipeline.scoring.config import ScoringConfig

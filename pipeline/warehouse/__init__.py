@@ -5,6 +5,8 @@ import fcntl
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -135,3 +137,18 @@ def ensure_schema(engine: sa.Engine) -> None:
     from pipeline.warehouse.schema import upgrade
 
     upgrade(engine)
+
+
+@contextmanager
+def connected(url: str, *, transaction: bool = False, upgrade: bool = True) -> Iterator[sa.Connection]:
+    """A connection to the warehouse at `url`, brought to the current schema first unless `upgrade`
+    is False; one transaction when `transaction`. The engine is disposed of afterwards: each task is
+    its own short process, and DuckDB's file lock must be released."""
+    engine = make_engine(url)
+    try:
+        if upgrade:
+            ensure_schema(engine)
+        with engine.begin() if transaction else engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from pipeline.kinds import KINDS
 from pipeline.settings import PROJECT_ROOT
 from tests.conftest import SAMPLE_END, read_table, table_checksum
-from tests.faults.driver import SALT, run_day
+from tests.faults.driver import run_day
 
 MID = date(2025, 12, 20)
 STAGED_TABLE = {"customers": "stg_customer", "orders": "stg_order_line", "surveys": "stg_survey_response",

@@ -55,29 +55,15 @@ os._exit(0)  # DuckDB's teardown noise, as in pipeline.cli
 
 
 @pytest.fixture(scope="module")
-def history_dir(tmp_path_factory) -> Path:
-    """Five months of history: long enough for BG/NBD to identify dropout and for the 13-week holdout
-    check (the session's 40-day sample is not)."""
+def sample_dir(tmp_path_factory) -> Path:
+    """Overrides the session sample for this module's crm_home and warehouse_url: five months of
+    history, long enough for BG/NBD to identify dropout and for the 13-week holdout check (the
+    session's 40-day sample is not)."""
     from pipeline.generate import generate
 
     out = tmp_path_factory.mktemp("history")
     generate(out, customers=800, days=150, seed=7, end_date=SAMPLE_END, dirty_rate=0.004)
     return out
-
-
-@pytest.fixture
-def home(tmp_path, history_dir) -> Path:
-    home = tmp_path / "crm"
-    home.mkdir()
-    (home / "sample").symlink_to(history_dir)
-    return home
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request, home) -> str:
-    if request.param == "duckdb":
-        return f"duckdb:///{home / 'warehouse.duckdb'}"
-    return request.getfixturevalue("pg_cluster").new_database("wh")
 
 
 def env_of(home: Path, airflow_home: Path, url: str) -> dict:
@@ -120,20 +106,20 @@ def scoring_fits(url: str, as_of: date) -> pl.DataFrame:
                            " WHERE as_of_date = :d AND fit_role = 'scoring' ORDER BY model", d=as_of)
 
 
-def test_refit_is_stored_and_scoring_uses_it_as_of_its_date(url, home, airflow_home):
-    env = env_of(home, airflow_home, url)
-    run_crm(home, airflow_home, url, "run", "--ds", FIT_DATE.isoformat())
-    inline = scoring_fits(url, FIT_DATE)
+def test_refit_is_stored_and_scoring_uses_it_as_of_its_date(warehouse_url, crm_home, airflow_home):
+    env = env_of(crm_home, airflow_home, warehouse_url)
+    run_crm(crm_home, airflow_home, warehouse_url, "run", "--ds", FIT_DATE.isoformat())
+    inline = scoring_fits(warehouse_url, FIT_DATE)
     assert inline["fit_source"].to_list() == [INLINE, INLINE]  # no fit stored yet
 
     first = dag_test("crm_model_refit", env, REFIT_LOGICAL_DATE)
     assert first["tasks"] == {"daily_loaded": "success", "refit": "success"}
-    fits = read_table(url, "SELECT * FROM model_fit ORDER BY model")
+    fits = read_table(warehouse_url, "SELECT * FROM model_fit ORDER BY model")
     assert fits["model"].to_list() == ["bgnbd", "gamma_gamma"] and (fits["fit_date"] == FIT_DATE).all()
     assert (fits["status"] == "ok").all() and fits["converged"].all() and (fits["n_customers"] > 0).all()
     # As of the same date, the refit is exactly the fit the daily run made inline.
     assert fits["parameters"].to_list() == inline["parameters"].to_list()
-    quality = read_table(url, "SELECT model, fit_role, fit_source, check_status FROM model_quality"
+    quality = read_table(warehouse_url, "SELECT model, fit_role, fit_source, check_status FROM model_quality"
                                         " WHERE as_of_date = :d ORDER BY model, fit_role", d=FIT_DATE)
     assert quality.rows() == [("bgnbd", "calibration", INLINE, "ok"), ("bgnbd", "scoring", STORED, None),
                               ("gamma_gamma", "calibration", INLINE, "ok"), ("gamma_gamma", "scoring", STORED, None)]
@@ -143,30 +129,30 @@ def test_refit_is_stored_and_scoring_uses_it_as_of_its_date(url, home, airflow_h
     assert event["extra"] == {"as_of_date": FIT_DATE.isoformat(), "rows": 2, "rows_basis": "written"}
     assert event["partition_key"] == FIT_DATE.isoformat()
 
-    stored = {t: table_checksum(url, t) for t in ("model_fit", "model_quality")}
+    stored = {t: table_checksum(warehouse_url, t) for t in ("model_fit", "model_quality")}
     dag_test("crm_model_refit", env, REFIT_LOGICAL_DATE)  # idempotent per fit date
-    assert {t: table_checksum(url, t) for t in stored} == stored
+    assert {t: table_checksum(warehouse_url, t) for t in stored} == stored
 
     # A later day scores with the stored parameters, evaluated on that day's histories.
-    run_crm(home, airflow_home, url, "run", "--ds", SAMPLE_END.isoformat())
-    later = scoring_fits(url, SAMPLE_END)
+    run_crm(crm_home, airflow_home, warehouse_url, "run", "--ds", SAMPLE_END.isoformat())
+    later = scoring_fits(warehouse_url, SAMPLE_END)
     assert later["fit_source"].to_list() == [STORED, STORED] and (later["observation_end"] == FIT_DATE).all()
     assert later["parameters"].to_list() == fits["parameters"].to_list()
-    config = load_scoring_config(load_settings({"CRM_HOME": str(home)}).scoring_file).clv
+    config = load_scoring_config(load_settings({"CRM_HOME": str(crm_home)}).scoring_file).clv
     bgnbd = usable_fits(fits.to_dicts(), config)["bgnbd"].fit
-    orders = staged_history(home / "staging", "orders", SAMPLE_END)
+    orders = staged_history(crm_home / "staging", "orders", SAMPLE_END)
     summary = model_summary(completed_lines_as_of(as_input(orders, ORDER_LINE_SCHEMA), SAMPLE_END), SAMPLE_END,
                             config.period_days)
     x, t_x, T = (summary[c].to_numpy().astype(float) for c in ("frequency", "recency", "T"))
     expected = pl.DataFrame({"customer_id": summary["customer_id"], "expected": p_alive(bgnbd, x, t_x, T)})
-    scores = read_table(url, "SELECT customer_id, p_alive FROM customer_score_daily WHERE as_of_date = :d",
+    scores = read_table(warehouse_url, "SELECT customer_id, p_alive FROM customer_score_daily WHERE as_of_date = :d",
                         d=SAMPLE_END).join(expected, on="customer_id", how="inner", validate="1:1")
     assert scores.height == summary.height > 100
     assert np.allclose(scores["p_alive"].to_numpy(), scores["expected"].to_numpy(), rtol=0, atol=1e-12)
 
     # An earlier day never sees the later fit: it falls back to fitting inline.
-    run_crm(home, airflow_home, url, "run", "--ds", EARLIER.isoformat())
-    earlier = scoring_fits(url, EARLIER)
+    run_crm(crm_home, airflow_home, warehouse_url, "run", "--ds", EARLIER.isoformat())
+    earlier = scoring_fits(warehouse_url, EARLIER)
     assert earlier["fit_source"].to_list() == [INLINE, INLINE] and (earlier["observation_end"] == EARLIER).all()
 
 
@@ -174,10 +160,10 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_segment_export_and_the_daily_asset_events(url, home, airflow_home):
-    env = env_of(home, airflow_home, url)
-    run_crm(home, airflow_home, url, "run", "--ds", SAMPLE_END.isoformat())
-    scores = read_table(url, "SELECT customer_id, pyramid_tier, rfm_segment, churn_risk_band, clv_amount"
+def test_segment_export_and_the_daily_asset_events(warehouse_url, crm_home, airflow_home):
+    env = env_of(crm_home, airflow_home, warehouse_url)
+    run_crm(crm_home, airflow_home, warehouse_url, "run", "--ds", SAMPLE_END.isoformat())
+    scores = read_table(warehouse_url, "SELECT customer_id, pyramid_tier, rfm_segment, churn_risk_band, clv_amount"
                                        " FROM customer_score_daily WHERE as_of_date = :d", d=SAMPLE_END)
 
     # crm_daily's load published every table it wrote, with the as-of date and row counts.
@@ -188,14 +174,14 @@ def test_segment_export_and_the_daily_asset_events(url, home, airflow_home):
     assert events[-1]["partition_key"] == SAMPLE_END.isoformat()  # one crm_export run per as-of date
     run_id = events[-1]["source_run_id"]
     fct = asset_events(airflow_home, "warehouse://crm/fct_order_line", run_id)[-1]["extra"]
-    assert fct["rows_basis"] == "table" and fct["rows"] == read_table(url, "SELECT count(*) AS n FROM fct_order_line")["n"][0]
+    assert fct["rows_basis"] == "table" and fct["rows"] == read_table(warehouse_url, "SELECT count(*) AS n FROM fct_order_line")["n"][0]
     batch = asset_events(airflow_home, "warehouse://crm/etl_batch", run_id)[-1]["extra"]
     assert batch["rows_basis"] == "run_date" and batch["rows"] == read_table(
-        url, "SELECT count(*) AS n FROM etl_batch WHERE run_date = :d", d=SAMPLE_END)["n"][0] > 0
+        warehouse_url, "SELECT count(*) AS n FROM etl_batch WHERE run_date = :d", d=SAMPLE_END)["n"][0] > 0
 
     # No triggering event in a dag.test run: the as-of date comes from the run's conf, as for a manual run.
     dag_test("crm_export", env, midnight_after(SAMPLE_END), {"as_of_date": SAMPLE_END.isoformat()})
-    out = home / "exports" / SAMPLE_END.isoformat()
+    out = crm_home / "exports" / SAMPLE_END.isoformat()
     assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, MANIFEST])  # no temporary file left behind
     csv = pl.read_csv(out / "segments.csv", schema=EXPORT_SCHEMA)
     parquet = pl.read_parquet(out / "segments.parquet")

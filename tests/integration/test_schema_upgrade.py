@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline.warehouse import ensure_schema, make_engine, statements
+from pipeline.warehouse import connected, statements
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 LEGACY_SCHEMA = FIXTURES / "warehouse_pre_alembic.sql"
@@ -26,9 +26,14 @@ def urls(request, tmp_path) -> tuple[str, str]:
     return pg.new_database("legacy"), pg.new_database("fresh")
 
 
+def upgrade(*urls: str) -> None:
+    for url in urls:
+        with connected(url):
+            pass
+
+
 def legacy_warehouse(url: str) -> None:
-    engine = make_engine(url)
-    with engine.begin() as conn:
+    with connected(url, transaction=True, upgrade=False) as conn:
         for statement in statements(LEGACY_SCHEMA.read_text(encoding="utf-8")):
             conn.exec_driver_sql(statement)
         rows = {
@@ -45,38 +50,30 @@ def legacy_warehouse(url: str) -> None:
         }
         for table, row in rows.items():
             conn.execute(sa.insert(sa.table(table, *(sa.column(c) for c in row))), row)
-    engine.dispose()
 
 
 def columns(url: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    engine = make_engine(url)
     query = ("SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
              "WHERE table_schema IN (current_schema(), 'restricted') ORDER BY table_schema, table_name, ordinal_position")
-    with engine.connect() as conn:
+    with connected(url, upgrade=False) as conn:
         found: dict = {}
         for schema, table, column, dtype in conn.execute(sa.text(query)):
             found.setdefault((schema, table), []).append((column, dtype))
-    engine.dispose()
     return found
 
 
 def test_a_pre_migration_warehouse_upgrades_in_place(urls):
     legacy, fresh = urls
     legacy_warehouse(legacy)
-    for url in (legacy, fresh):
-        engine = make_engine(url)
-        ensure_schema(engine)
-        engine.dispose()
+    upgrade(legacy, fresh)
     assert columns(legacy) == columns(fresh)
-    engine = make_engine(legacy)
-    with engine.connect() as conn:
+    with connected(legacy, upgrade=False) as conn:
         staged = conn.execute(sa.text("SELECT order_id, quantity, source_file FROM stg_order_line")).all()
         fact = conn.execute(sa.text("SELECT order_id, quantity, ordered_date FROM fct_order_line")).all()
         order = conn.execute(sa.text("SELECT order_id, net_amount FROM fct_order")).all()
         master = conn.execute(sa.text("SELECT customer_id, email_hash, country, batch_date FROM stg_customer")).all()
         pii = conn.execute(sa.text("SELECT customer_id, email FROM restricted.customer_pii")).all()
         revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    engine.dispose()
     assert staged == [("O1", 2, "o.csv")]
     assert fact == [("O1", 2, DAY)] and order == [("O1", 10.0)]
     assert master == [("C1", "a" * 64, "FR", DAY)]
@@ -86,8 +83,7 @@ def test_a_pre_migration_warehouse_upgrades_in_place(urls):
 
 def release_0001_warehouse(url: str) -> None:
     """The tables of release 0001 at Alembic revision 0001, holding a run's worth of rows."""
-    engine = make_engine(url)
-    with engine.begin() as conn:
+    with connected(url, transaction=True, upgrade=False) as conn:
         for statement in statements(RELEASE_0001_SCHEMA.read_text(encoding="utf-8")):
             conn.exec_driver_sql(statement)
         conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
@@ -104,19 +100,14 @@ def release_0001_warehouse(url: str) -> None:
         for table, table_rows in rows.items():
             columns = [c for c in table_rows[0]]
             conn.execute(sa.insert(sa.table(table, *(sa.column(c) for c in columns))), table_rows)
-    engine.dispose()
 
 
 def test_a_release_0001_warehouse_upgrades_in_place(urls):
     old, fresh = urls
     release_0001_warehouse(old)
-    for url in (old, fresh):
-        engine = make_engine(url)
-        ensure_schema(engine)
-        engine.dispose()
+    upgrade(old, fresh)
     assert columns(old) == columns(fresh)
-    engine = make_engine(old)
-    with engine.connect() as conn:
+    with connected(old, upgrade=False) as conn:
         alerts = conn.execute(sa.text("SELECT metric, threshold_kind, value, bound FROM kpi_alert")).all()
         runs = conn.execute(sa.text("SELECT run_date, loaded_batches, scored_customers FROM etl_run")).all()
         orders = conn.execute(sa.text("SELECT order_id, net_amount FROM fct_order")).all()
@@ -124,7 +115,6 @@ def test_a_release_0001_warehouse_upgrades_in_place(urls):
                                     "'PRIMARY KEY' AND table_name IN ('fct_order', 'fct_order_line', 'fct_survey_answer')"
                                     )).scalar_one()
         revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    engine.dispose()
     assert alerts == [("nps", "fixed", -5.0, "min")]
     assert runs == [(DAY, 2, 0)]  # loaded before etl_run existed: counts as done for crm backfill
     assert orders == [("O1", 10.0)]
@@ -134,9 +124,7 @@ def test_a_release_0001_warehouse_upgrades_in_place(urls):
 
 def test_upgrading_twice_changes_nothing(urls):
     _, fresh = urls
-    engine = make_engine(fresh)
-    ensure_schema(engine)
+    upgrade(fresh)
     before = columns(fresh)
-    ensure_schema(engine)
-    engine.dispose()
+    upgrade(fresh)
     assert columns(fresh) == before

@@ -3,14 +3,13 @@ through score_day/load_day into an embedded warehouse."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from pipeline.schemas import UTC_TS
 from pipeline.scoring.config import ScoringConfig
 from pipeline.scoring.clv import rfm_summary
 from pipeline.scoring.daily import SCORE_TABLES, daily_scores, staged_answers, staged_history, staged_inputs
@@ -23,26 +22,11 @@ from pipeline.scoring.rfm import MONEY_UNITS, completed_lines_as_of, money_sum, 
 from pipeline.settings import load_settings
 from pipeline.tasks import load_day, score_day
 from pipeline.warehouse import make_engine
-from tests.support.staged import write_staged
+from tests.support.staged import ANSWER, COMPLAINT, ORDER, SURVEY, at, write_staged
 
 AS_OF = date(2025, 12, 31)
 MODEL_SCORES = {"p_alive": "bgnbd_status", "expected_purchases": "expected_purchases_status",
                 "expected_average_value": "expected_value_status", "clv_amount": "clv_status"}
-
-
-def at(day: date, hour: int = 12) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
-
-
-ORDER = {"order_id": pl.String, "line_number": pl.Int32, "customer_id": pl.String, "ordered_at": UTC_TS,
-         "category": pl.String, "quantity": pl.Int32, "line_amount": pl.Float64, "line_cost_amount": pl.Float64,
-         "status": pl.String}
-SURVEY = {"response_id": pl.String, "customer_id": pl.String, "responded_at": UTC_TS, "per_reliability_score": pl.Float64,
-          "exp_reliability_score": pl.Float64, "satisfaction_score": pl.Float64, "recommend_score": pl.Float64}
-ANSWER = {"response_id": pl.String, "customer_id": pl.String, "responded_at": UTC_TS, "item": pl.String,
-          "measure": pl.String, "score": pl.Float64}
-COMPLAINT = {"ticket_id": pl.String, "customer_id": pl.String, "opened_at": UTC_TS, "first_response_at": UTC_TS,
-             "resolved_at": UTC_TS, "category": pl.String, "severity": pl.String, "status": pl.String}
 
 
 def order(oid, line, customer, day, amount, *, status="completed", category="books", quantity=1, batch=None):

@@ -19,7 +19,8 @@ from pipeline.scoring.config import (
 from pipeline.scoring.complaints import COMPLAINT_SCHEMA
 from pipeline.scoring.clv import GammaGammaFit
 from pipeline.scoring.guards import NO_FINITE_SPEND, _spend_scores, clv_scores
-from pipeline.scoring.kpi import CUSTOMER_COLUMNS, ORDER_LINE_SCHEMA, company_kpis, customer_scores, kpi_alerts
+from pipeline.scoring.alerts import kpi_alerts
+from pipeline.scoring.kpi import CUSTOMER_COLUMNS, ORDER_LINE_SCHEMA, company_kpis, customer_scores
 from pipeline.scoring.rfm import completed_lines_as_of
 from pipeline.scoring.service import RESPONSE_SCHEMA
 

@@ -109,7 +109,8 @@ def comparisons(r: dict) -> dict:
         out["clv_vs_lifetimes"] = clv["speedup"]["fit_and_predict"]
     pg = r.get("postgres")
     if _ok(pg):
-        rate = {k: pg[k]["rows"] / min(pg[k]["seconds"]) for k in ("ours", "pandas", "ours_all")}
+        rate = {k: pg[k]["rows"] / min(pg[k]["seconds"]) for k in ("ours", "pandas", "ours_all", "adbc_all", "ceiling_all")
+                if k in pg}  # older result files have no adbc or ceiling run
         out["postgres"] = {"rows_per_second": rate, "rows": {k: pg[k]["rows"] for k in rate},
                            "table": pg["ours"].get("table")}
         out["postgres_vs_to_sql"] = rate["ours"] / rate["pandas"]
@@ -246,6 +247,8 @@ def ratio_table(summary: dict) -> list[str]:
         row("(e) pandas to_sql, rows/s (1M lines)", lambda x: _num(get("postgres", "rows_per_second", "pandas")(x), 0)) + " |",
         row("**(e) ours / to_sql**", lambda x: _x(x.get("postgres_vs_to_sql"))) + " |",
         row("**(e) ours, rows/s (all staged lines)**", lambda x: _num(x.get("postgres_load_rows_per_second"), 0)) + " ≥ 1M rows/s |",
+        row("(e) ADBC adbc_ingest, rows/s (all staged lines)", lambda x: _num(get("postgres", "rows_per_second", "adbc_all")(x), 0)) + " |",
+        row("(e) server ceiling: bare binary COPY, rows/s (all staged lines)", lambda x: _num(get("postgres", "rows_per_second", "ceiling_all")(x), 0)) + " |",
     ]
 
 

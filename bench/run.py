@@ -196,7 +196,8 @@ def clv_comparison(b: Bench, lifetimes_python: str, repeats: int) -> dict:
 
 def postgres_load(b: Bench, orders: Path) -> dict:
     """(e) our loader vs pandas to_sql into the same table of a private PostgreSQL cluster: both on
-    the same first million staged lines, and ours once more on all of them."""
+    the same first million staged lines; then ours, ADBC and the server's ceiling (one bare binary
+    COPY of pre-encoded rows) on all of them."""
     from tests.support.pg_cluster import PostgresCluster
 
     with PostgresCluster(dbname="bench") as pg:
@@ -204,6 +205,8 @@ def postgres_load(b: Bench, orders: Path) -> dict:
         args = {"url": pg.url, "file": str(orders)}
         return {
             "ours_all": b.job("pg_load", args | {"impl": "ours", "repeats": 1}, env),
+            "adbc_all": b.job("pg_load", args | {"impl": "adbc", "repeats": 1}, env),
+            "ceiling_all": b.job("pg_load", args | {"impl": "copy_only", "repeats": 1}, env),
             "ours": b.job("pg_load", args | {"impl": "ours", "rows": TO_SQL_ROWS, "repeats": 2}, env),
             "pandas": b.job("pg_load", args | {"impl": "pandas", "rows": TO_SQL_ROWS, "repeats": 1}, env),
         }

@@ -18,6 +18,7 @@ from pipeline.scoring.config import SEVERITIES, KpiThreshold, ScoringConfig
 WIDTH, HEIGHT = 420, 220
 PANEL_WIDTH, PANEL_HEIGHT = 230, 130
 ALERT_RED = "#d62728"
+ALLOWED_GREY = "#9e9e9e"  # a dynamic threshold's allowed band
 # Complaint SLA outcomes, good to bad, with their colours.
 SLA_OUTCOMES = {
     "resolved in time": "#2ca02c",
@@ -214,14 +215,19 @@ def complaint_sla_chart(sla: pl.DataFrame, as_of: date) -> alt.TopLevelMixin:
 
 
 def threshold_text(threshold: KpiThreshold) -> str:
+    if threshold.kind == "dynamic":
+        return (f"{threshold.window_days}-day mean ± {threshold.k:g} sd, alerts {threshold.side} "
+                f"({threshold.severity})")
     bounds = [f"min {threshold.min:g}" if threshold.min is not None else "",
               f"max {threshold.max:g}" if threshold.max is not None else ""]
     return " / ".join(b for b in bounds if b) + f" ({threshold.severity})"
 
 
-def value_domain(values: pl.Series, threshold: KpiThreshold) -> tuple[float, float]:
-    """The y range of a panel: the values and the threshold lines, with some room around them."""
+def value_domain(values: pl.Series, threshold: KpiThreshold, band: pl.DataFrame | None = None) -> tuple[float, float]:
+    """The y range of a panel: the values, the threshold lines and the dynamic band, with some room around them."""
     points = [*values.to_list(), *(t for t in (threshold.min, threshold.max) if t is not None)]
+    if band is not None:
+        points += [*band["lower_bound"].drop_nulls().to_list(), *band["upper_bound"].drop_nulls().to_list()]
     lo, hi = min(points), max(points)
     pad = (hi - lo) * 0.2 or max(abs(hi) * 0.2, 0.05)
     return lo - pad, hi + pad
@@ -239,8 +245,34 @@ def breach_bands(threshold: KpiThreshold, lo: float, hi: float) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def kpi_panel(history: pl.DataFrame, alerts: pl.DataFrame, threshold: KpiThreshold) -> alt.TopLevelMixin:
-    """One KPI over the loaded dates, its breach zone shaded, alerts marked."""
+def dynamic_band(bounds: pl.DataFrame | None, metric: str) -> pl.DataFrame:
+    """The metric's allowed range per day (kpi_threshold_check); days without a band drop out."""
+    schema = {"as_of_date": pl.String, "lower_bound": pl.Float64, "upper_bound": pl.Float64}
+    if bounds is None or not bounds.height:
+        return pl.DataFrame(schema=schema)
+    return (bounds.filter(pl.col("metric") == metric)
+            .filter(pl.col("lower_bound").is_not_null() | pl.col("upper_bound").is_not_null())
+            .select(pl.col("as_of_date").cast(pl.String), *(pl.col(c).cast(pl.Float64) for c in schema if c != "as_of_date")))
+
+
+def band_layers(band: pl.DataFrame, x: alt.X, y_scale: alt.Scale) -> list[alt.Chart]:
+    """A dynamic threshold's allowed range day by day: shaded between its bounds, each bound dashed."""
+    if not band.height:
+        return []
+    tooltip = [alt.Tooltip("as_of_date:N", title="as of"), alt.Tooltip("lower_bound:Q", format=",.4g"),
+               alt.Tooltip("upper_bound:Q", format=",.4g")]
+    layers = [alt.Chart(band).mark_area(color=ALLOWED_GREY, opacity=0.35).encode(
+        x=x, y=alt.Y("lower_bound:Q", scale=y_scale, title=None), y2="upper_bound:Q", tooltip=tooltip)]
+    for bound in ("lower_bound", "upper_bound"):
+        layers.append(alt.Chart(band).mark_line(color=ALERT_RED, strokeDash=[4, 3], strokeWidth=1).encode(
+            x=x, y=alt.Y(f"{bound}:Q", scale=y_scale)))
+    return layers
+
+
+def kpi_panel(history: pl.DataFrame, alerts: pl.DataFrame, threshold: KpiThreshold,
+              bounds: pl.DataFrame | None = None) -> alt.TopLevelMixin:
+    """One KPI over the loaded dates, alerts marked; a fixed threshold's breach zone shaded, a dynamic
+    one's allowed band drawn from the bounds in force each day (`bounds`: kpi_threshold_check rows)."""
     metric = threshold.metric
     title = alt.Title(metric, subtitle=threshold_text(threshold), fontSize=12)
     if history.is_empty() or metric not in history.columns:
@@ -250,19 +282,25 @@ def kpi_panel(history: pl.DataFrame, alerts: pl.DataFrame, threshold: KpiThresho
               .drop_nulls("value"))
     if series.is_empty():
         return no_data(title, "not measured yet", width=PANEL_WIDTH, height=PANEL_HEIGHT)
-    lo, hi = value_domain(series["value"], threshold)
+    band = dynamic_band(bounds, metric) if threshold.kind == "dynamic" else None
+    lo, hi = value_domain(series["value"], threshold, band)
     y_scale = alt.Scale(domain=[lo, hi], nice=False, zero=False)
     x = alt.X("as_of_date:T", title=None, scale=alt.Scale(type="utc"), axis=DATE_AXIS)
-    bands = breach_bands(threshold, lo, hi)
-    layers = [
-        alt.Chart(bands).mark_rect(color=ALERT_RED, opacity=0.12).encode(
-            y=alt.Y("band_lo:Q", scale=y_scale, title=None), y2="band_hi:Q", tooltip=["band:N"]),
-        alt.Chart(bands).mark_rule(color=ALERT_RED, strokeDash=[4, 3]).encode(y=alt.Y("threshold:Q", scale=y_scale)),
+    if band is not None:
+        layers = band_layers(band, x, y_scale)
+    else:
+        bands = breach_bands(threshold, lo, hi)
+        layers = [
+            alt.Chart(bands).mark_rect(color=ALERT_RED, opacity=0.12).encode(
+                y=alt.Y("band_lo:Q", scale=y_scale, title=None), y2="band_hi:Q", tooltip=["band:N"]),
+            alt.Chart(bands).mark_rule(color=ALERT_RED, strokeDash=[4, 3]).encode(y=alt.Y("threshold:Q", scale=y_scale)),
+        ]
+    layers += [
         alt.Chart(series).mark_line(point=True, color="#1f77b4").encode(
             x=x, y=alt.Y("value:Q", scale=y_scale, title=None),
             tooltip=[alt.Tooltip("as_of_date:N", title="as of"), alt.Tooltip("value:Q", format=",.4g")]),
     ]
-    fired = alerts.filter(pl.col("metric") == metric) if alerts.height else alerts
+    fired = alerts.filter(pl.col("metric") == metric, pl.col("threshold_kind") == threshold.kind) if alerts.height else alerts
     if fired.height:
         fired = fired.select(pl.col("as_of_date").cast(pl.String), "value", "message")
         layers.append(alt.Chart(fired).mark_point(shape="diamond", filled=True, size=90, color=ALERT_RED).encode(
@@ -271,13 +309,13 @@ def kpi_panel(history: pl.DataFrame, alerts: pl.DataFrame, threshold: KpiThresho
 
 
 def kpi_trend_chart(history: pl.DataFrame, alerts: pl.DataFrame, thresholds: tuple[KpiThreshold, ...],
-                    as_of: date) -> alt.TopLevelMixin:
+                    as_of: date, bounds: pl.DataFrame | None = None) -> alt.TopLevelMixin:
     """A small multiple per thresholded KPI (config/scoring.yml kpi_thresholds)."""
     title = alt.Title("KPI trend", subtitle=f"Every loaded day up to {as_of}; shaded: outside the alert threshold; "
-                                            "diamonds: alerts raised")
+                                            "grey band: a trailing threshold's allowed range; diamonds: alerts raised")
     if not thresholds:
         return no_data(title, "no KPI thresholds configured")
-    panels = [kpi_panel(history, alerts, t) for t in thresholds]
+    panels = [kpi_panel(history, alerts, t, bounds) for t in thresholds]
     return alt.concat(*panels, columns=4, spacing=24).properties(title=title)
 
 
@@ -314,5 +352,6 @@ def report_charts(data: ReportData, config: ScoringConfig) -> dict[str, alt.TopL
         "rater": rater_chart(kpis),
         "complaint-sla": complaint_sla_chart(data.complaint_sla, data.as_of),
         "quarantine": quarantine_chart(data.quarantine_reasons),
-        "kpi-trend": kpi_trend_chart(data.kpi_history, data.kpi_alerts, config.kpi_thresholds, data.as_of),
+        "kpi-trend": kpi_trend_chart(data.kpi_history, data.kpi_alerts, config.kpi_thresholds, data.as_of,
+                                     data.kpi_bounds),
     }

@@ -22,6 +22,7 @@ class ReportData:
     clv_bins: pl.DataFrame  # bin, bin_start, bin_end, customers, scored, p99, max_clv
     kpi_history: pl.DataFrame  # kpi_daily rows up to as_of
     kpi_alerts: pl.DataFrame  # kpi_alert rows up to as_of
+    kpi_bounds: pl.DataFrame  # as_of_date, metric, lower_bound, upper_bound of the dynamic thresholds
     complaint_sla: pl.DataFrame  # severity, sla_hours, outcome, tickets
     data_quality: pl.DataFrame  # per source: this run's and all loaded batches and rows
     quarantine_reasons: pl.DataFrame  # source, reason_code, quarantined_rows (this run)
@@ -66,6 +67,7 @@ def read_report_data(conn: sa.Connection, as_of: date, config: ScoringConfig) ->
         clv_bins=query(conn, "report_clv_histogram", as_of=as_of),
         kpi_history=query(conn, "report_kpi_history", as_of=as_of),
         kpi_alerts=query(conn, "report_kpi_alerts", as_of=as_of),
+        kpi_bounds=query(conn, "report_kpi_bounds", as_of=as_of),
         complaint_sla=query(conn, "report_complaint_sla", as_of=as_of, as_of_end=end_of_day(as_of),
                             **sla_parameters(config.complaints)),
         data_quality=query(conn, "report_data_quality", as_of=as_of),

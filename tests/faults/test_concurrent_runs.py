@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from tests.conftest import SAMPLE_END
-from tests.faults.conftest import PROJECT_ROOT, SALT, source_records, warehouse_rows, warehouse_state
+from tests.faults.conftest import PROJECT_ROOT, source_records, warehouse_rows, warehouse_state
+from tests.faults.driver import SALT
 
 pytestmark = [pytest.mark.faults, pytest.mark.airflow, pytest.mark.xdist_group("faults")]
 

@@ -25,7 +25,8 @@ import polars as pl
 import pytest
 
 from tests.conftest import SAMPLE_END, read_table
-from tests.faults.conftest import PROJECT_ROOT, SALT, Warehouse, source_records, warehouse_rows, warehouse_state
+from tests.faults.conftest import PROJECT_ROOT, Warehouse, source_records, warehouse_rows, warehouse_state
+from tests.faults.driver import SALT
 
 pytestmark = [pytest.mark.soak, pytest.mark.airflow]
 DAYS = 30

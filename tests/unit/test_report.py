@@ -35,8 +35,12 @@ KPIS = {"as_of_date": AS_OF, "customers": 200, "survey_responses": 12, "expectat
         "expectation_empathy": None,
         **{f"gap_{d}": -1.0 for d in ("tangibles", "reliability", "responsiveness", "assurance")}, "gap_empathy": None}
 HISTORY = pl.DataFrame([{**KPIS, "as_of_date": date(2025, 12, 20), "csat": 0.6}, KPIS])
-ALERTS = pl.DataFrame({"as_of_date": [date(2025, 12, 20)], "metric": ["csat"], "value": [0.6], "threshold": [0.7],
-                       "bound": ["min"], "severity": ["warning"], "message": ["csat = 0.6 is below the minimum 0.7"]})
+ALERTS = pl.DataFrame({"as_of_date": [date(2025, 12, 20)], "metric": ["csat"], "threshold_kind": ["fixed"],
+                       "value": [0.6], "threshold": [0.7], "bound": ["min"], "severity": ["warning"],
+                       "message": ["csat = 0.6 is below the minimum 0.7"]})
+# The dynamic csat band on the two history days: none yet on the first (too little history).
+BOUNDS = pl.DataFrame({"as_of_date": [date(2025, 12, 20), AS_OF], "metric": ["csat", "csat"],
+                       "lower_bound": [None, 0.65], "upper_bound": [None, 0.95]})
 QUALITY = pl.DataFrame({"source": ["orders", "<b>x</b>"], "run_batches": [2, 1], "run_raw_rows": [100, 0],
                         "run_accepted_rows": [97, 0], "run_quarantined_rows": [3, 0], "total_batches": [5, 1],
                         "total_accepted_rows": [400, 0], "total_quarantined_rows": [9, 0]})
@@ -51,6 +55,7 @@ def empty(*columns: str) -> pl.DataFrame:
 
 def full_data() -> ReportData:
     return ReportData(as_of=AS_OF, pyramid=PYRAMID, rfm_grid=RFM, clv_bins=CLV, kpi_history=HISTORY, kpi_alerts=ALERTS,
+                      kpi_bounds=BOUNDS,
                       complaint_sla=SLA, data_quality=QUALITY, quarantine_reasons=REASONS, expectations=EXPECTATIONS)
 
 
@@ -58,7 +63,8 @@ def empty_data() -> ReportData:
     """What the queries return on a warehouse where nothing was scored or loaded for the date."""
     return ReportData(as_of=AS_OF, pyramid=empty(*PYRAMID.columns), rfm_grid=empty(*RFM.columns),
                       clv_bins=empty(*CLV.columns), kpi_history=empty(*HISTORY.columns),
-                      kpi_alerts=empty(*ALERTS.columns), complaint_sla=empty(*SLA.columns),
+                      kpi_alerts=empty(*ALERTS.columns), kpi_bounds=empty(*BOUNDS.columns),
+                      complaint_sla=empty(*SLA.columns),
                       data_quality=empty(*QUALITY.columns), quarantine_reasons=empty(*REASONS.columns),
                       expectations=empty(*EXPECTATIONS.columns))
 
@@ -167,6 +173,22 @@ def test_kpi_trend_has_a_panel_per_threshold_with_its_breach_band_and_alerts():
     lo, hi = nps["layer"][0]["encoding"]["y"]["scale"]["domain"]
     assert lo < 0.0 and hi > 80.0
     assert no_data_messages(missing) == ["No data: no such kpi_daily column"]
+
+
+def test_a_dynamic_threshold_draws_the_band_in_force_each_day_and_only_its_own_alerts():
+    dynamic = KpiThreshold("csat", kind="dynamic", side="below", window_days=28, k=3.0, min_history_days=14)
+    spec = charts.kpi_trend_chart(HISTORY, ALERTS, (dynamic,), AS_OF, BOUNDS).to_dict()
+    (panel,) = spec["concat"]
+    area, lower, upper, line = panel["layer"]  # the fixed csat alert is not this threshold's: no diamonds
+    assert mark(area) == "area" and (field(area, "y"), field(area, "y2")) == ("lower_bound", "upper_bound")
+    assert values(spec, area) == [{"as_of_date": "2025-12-31", "lower_bound": 0.65, "upper_bound": 0.95}]
+    assert (mark(lower), field(lower, "y"), field(upper, "y")) == ("line", "lower_bound", "upper_bound")
+    assert mark(line) == "line" and [r["value"] for r in values(spec, line)] == [0.6, 0.8]
+    assert "28-day mean ± 3 sd" in panel["title"]["subtitle"]
+    lo, hi = area["encoding"]["y"]["scale"]["domain"]
+    assert lo < 0.6 and hi > 0.95  # values and band both in view
+    fired = ALERTS.with_columns(pl.lit("dynamic").alias("threshold_kind"))
+    assert mark(charts.kpi_panel(HISTORY, fired, dynamic, BOUNDS).to_dict()["layer"][-1]) == "point"
 
 
 def test_quarantine_bars_per_source_by_reason():

@@ -23,7 +23,8 @@ from airflow.sdk import Asset
 URI_PREFIX = "warehouse://crm/"
 
 # Every table a crm_daily run writes (pipeline/warehouse/load.py): staging batches, the facts and
-# dimensions rebuilt from them, the score tables' as-of partition, and the audit tables.
+# dimensions rebuilt from them, the score tables' as-of partition, and the audit tables; and the
+# fct_survey_answer view, whose rows change with the tables under it.
 DAILY_TABLES = (
     "stg_customer", "stg_order_line", "stg_survey_response", "stg_survey_answer", "stg_complaint",
     "fct_order_line", "fct_order", "fct_survey_response", "fct_survey_answer", "fct_complaint",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from pipeline import standardize as std
@@ -139,8 +140,7 @@ class StageRun:
         self.duplicates = std.exact_duplicate_ids(readable, data, ROW_ID)
         unique = readable.filter(~pl.col(ROW_ID).is_in(self.duplicates.implode())).sort(BATCH, "_row_number")
         self.derived = derived_fields(unique, ctx.source, ROW_ID)
-        self._later_keys: list[pl.DataFrame] = []  # business keys (and their hash) of the chunks staged so far
-        self._later_hashes: pl.Series | None = None
+        self._later = LaterKeys(list(SCHEMAS[kind].business_key))  # the keys of the chunks staged so far
 
     def stage_chunk(self, raw: pl.DataFrame, *, gx_root: Path | None = None, run_name: str | None = None,
                     data_docs: bool = True, spread_answers: bool = True) -> Staged:
@@ -184,25 +184,70 @@ class StageRun:
                       answer_items=(wide, items) if items and not spread_answers else None, result_id=report.result_id)
 
     def _split_superseded(self, frame: pl.DataFrame, key: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The latest version of each key within the chunk, unless a later chunk has that key too.
-
-        Later keys are looked up by hash; rows whose hash meets one are compared on the key itself."""
+        """The latest version of each key within the chunk, unless a later chunk has that key too."""
         frame, superseded = std.split_superseded(frame, key, ordered=True)  # stage_chunk keeps rows in order
-        hashes = frame.select(pl.struct(key).hash().alias("_key_hash"))["_key_hash"]
-        if self._later_hashes is not None:
-            suspects = hashes.is_in(self._later_hashes.implode())
-            if suspects.any():
-                rows = frame.filter(suspects).with_columns(hashes.filter(suspects))
-                wanted = rows["_key_hash"].unique().implode()
-                later = pl.concat([k.filter(pl.col("_key_hash").is_in(wanted)) for k in self._later_keys])
-                replaced = rows.join(later.select(key), on=key, how="semi", nulls_equal=True)[ROW_ID].implode()
-                superseded = pl.concat([superseded, frame.filter(pl.col(ROW_ID).is_in(replaced))])
-                kept = ~pl.col(ROW_ID).is_in(replaced)
-                hashes, frame = hashes.filter(frame.select(kept).to_series()), frame.filter(kept)
-        keys = frame.select(key).with_columns(hashes)  # none of them is a later key yet
-        self._later_keys.append(keys)
-        self._later_hashes = hashes if self._later_hashes is None else self._later_hashes.append(hashes)
+        hashes = frame.select(pl.struct(key).hash())[:, 0].to_numpy()
+        replaced = self._later.held(frame, hashes)
+        if replaced.any():
+            superseded = pl.concat([superseded, frame.filter(pl.Series(replaced))])
+            hashes, frame = hashes[~replaced], frame.filter(pl.Series(~replaced))
+        self._later.add(frame, hashes)  # none of them is a later key yet
         return frame, superseded
+
+
+class LaterKeys:
+    """The business keys of the chunks staged so far, with their hashes, for the chunks before them.
+
+    Membership is looked up by hash in one sorted array (np.searchsorted), and only rows whose hash
+    meets one are compared on the key itself. A Polars is_in against the hashes built a hash table of
+    every later key for each chunk: work growing with the square of the run, 40x M's staging time
+    for 10x its rows at L."""
+
+    def __init__(self, key: list[str]):
+        self.key = key
+        self.hashes = np.empty(0, dtype=np.uint64)  # every later key's hash, sorted
+        self.chunks: list[tuple[np.ndarray, pl.DataFrame]] = []  # per chunk: its hashes sorted, its keys in that order
+
+    def held(self, frame: pl.DataFrame, hashes: np.ndarray) -> np.ndarray:
+        """Which rows of `frame` (whose key hashes are `hashes`) have a key a later chunk holds."""
+        suspect = _sorted_contains(self.hashes, hashes)
+        if not suspect.any():
+            return suspect
+        wanted = np.unique(hashes[suspect])
+        later = pl.concat([keys[_matching_rows(sorted_hashes, wanted)] for sorted_hashes, keys in self.chunks])
+        rows = frame.select(self.key).with_columns(pl.Series("_suspect", suspect)).with_row_index("_position")
+        held = rows.filter("_suspect").join(later, on=self.key, how="semi", nulls_equal=True)["_position"]
+        out = np.zeros(frame.height, dtype=bool)
+        out[held.to_numpy()] = True
+        return out
+
+    def add(self, frame: pl.DataFrame, hashes: np.ndarray) -> None:
+        order = np.argsort(hashes, kind="stable")
+        self.chunks.append((hashes[order], frame.select(self.key)[order]))
+        merged = np.concatenate([self.hashes, hashes[order]])
+        merged.sort(kind="stable")  # two sorted runs: timsort merges them in one pass
+        self.hashes = merged
+
+
+def _sorted_contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values[i] in sorted_values, for each i. The values are looked up in sorted order: each search
+    then starts where the last one ended, in memory already cached (10x faster at M)."""
+    found = np.zeros(len(values), dtype=bool)
+    if not len(sorted_values):
+        return found
+    order = np.argsort(values)
+    needles = values[order]
+    at = np.searchsorted(sorted_values, needles).clip(max=len(sorted_values) - 1)
+    found[order] = sorted_values[at] == needles
+    return found
+
+
+def _matching_rows(sorted_values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The positions in sorted_values of every value in wanted (sorted, unique)."""
+    first, last = np.searchsorted(sorted_values, wanted, "left"), np.searchsorted(sorted_values, wanted, "right")
+    lengths = last - first
+    starts = np.repeat(first - (np.cumsum(lengths) - lengths), lengths)
+    return starts + np.arange(lengths.sum())
 
 
 def _where(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:

@@ -132,6 +132,20 @@ def table_column_types(conn: sa.Connection, table: str) -> dict[str, str]:
     return {column: data_type for column, data_type in conn.execute(sa.text(query), {"t": name, "s": schema})}
 
 
+def object_kind(conn: sa.Connection, name: str) -> str | None:
+    """'BASE TABLE' or 'VIEW' for a name in the current schema; None when nothing has it."""
+    return conn.execute(sa.text(sql_text("queries/object_kind")), {"name": name}).scalar()
+
+
+def drop_catalog_views(conn: sa.Connection) -> None:
+    """Drops the views of sql/views that exist as views, so a migration may rebuild the tables under
+    them (the schema re-applies them after). A name that is still a table is left alone."""
+    preparer = conn.dialect.identifier_preparer
+    for path in sorted((SQL_DIR / "views").glob("*.sql")):
+        if object_kind(conn, path.stem) == "VIEW":
+            conn.exec_driver_sql(f"DROP VIEW {preparer.quote(path.stem)}")
+
+
 def ensure_schema(engine: sa.Engine) -> None:
     """Brings the warehouse to the current schema (Alembic migrations, views, comments, grants)."""
     from pipeline.warehouse.schema import upgrade

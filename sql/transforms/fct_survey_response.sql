@@ -1,7 +1,5 @@
--- Replaces the touched responses with their latest staged version, and their answers with that
--- version's answers: a re-exported response replaces all its items. The answers of a version are
--- the staged answers of its row (same response, batch and source row): a hash join, where ranking
--- the versions of every answer took most of a first load's time. UTC dates as in fct_order_line.
+-- Replaces the touched responses with their latest staged version. Their answers follow: the view
+-- fct_survey_answer reads the staged answers of the version kept here. UTC dates as in fct_order_line.
 CREATE TEMPORARY TABLE latest_survey_response AS
 SELECT response_id, batch_date, source_row_number
 FROM (SELECT response_id, batch_date, source_row_number,
@@ -11,7 +9,6 @@ FROM (SELECT response_id, batch_date, source_row_number,
       WHERE response_id IN (SELECT response_id FROM touched_survey_response)) AS ranked
 WHERE version_rank = 1;
 DELETE FROM fct_survey_response WHERE response_id IN (SELECT response_id FROM touched_survey_response);
-DELETE FROM fct_survey_answer WHERE response_id IN (SELECT response_id FROM touched_survey_response);
 INSERT INTO fct_survey_response (response_id, customer_id, customer_match, order_id, responded_at, responded_date,
        per_tangibles_score, per_reliability_score, per_responsiveness_score, per_assurance_score, per_empathy_score,
        exp_tangibles_score, exp_reliability_score, exp_responsiveness_score, exp_assurance_score, exp_empathy_score,
@@ -22,13 +19,6 @@ SELECT s.response_id, s.customer_id, s.customer_match, s.order_id, s.responded_a
        s.exp_reliability_score, s.exp_responsiveness_score, s.exp_assurance_score, s.exp_empathy_score,
        s.exp_overall_score, s.satisfaction_score, s.recommend_score, s.comment, s.batch_date, s.load_id
 FROM stg_survey_response AS s
-JOIN latest_survey_response AS l
-  ON l.response_id = s.response_id AND l.batch_date = s.batch_date AND l.source_row_number = s.source_row_number;
-INSERT INTO fct_survey_answer (response_id, customer_id, responded_at, responded_date, item, measure, raw_value, score,
-                               batch_date, load_id)
-SELECT s.response_id, s.customer_id, s.responded_at, DATE '1970-01-01' + CAST(floor(extract(epoch FROM s.responded_at) / 86400) AS INTEGER), s.item,
-       s.measure, s.raw_value, s.score, s.batch_date, s.load_id
-FROM stg_survey_answer AS s
 JOIN latest_survey_response AS l
   ON l.response_id = s.response_id AND l.batch_date = s.batch_date AND l.source_row_number = s.source_row_number;
 DROP TABLE latest_survey_response;

@@ -13,7 +13,7 @@ from pipeline.warehouse import connected, statements
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 LEGACY_SCHEMA = FIXTURES / "warehouse_pre_alembic.sql"
 RELEASE_0001_SCHEMA = FIXTURES / "warehouse_0001.sql"
-HEAD = "0002"
+HEAD = "0003"
 DAY = date(2025, 12, 30)
 AT = datetime(2025, 12, 30, 9, 30, tzinfo=timezone.utc)
 

@@ -170,10 +170,9 @@ def response(rid: str, day: date, row: int, satisfaction: float) -> dict:
             "source_file": f"s{day.day}.csv", "source_row_number": row}
 
 
-def answer(rid: str, day: date, row: int, item: str, score: float) -> dict:
-    return {"response_id": rid, "customer_id": "C1", "responded_at": datetime(2025, 3, 1, 10, tzinfo=UTC),
-            "item": item, "measure": item.rsplit("_", 1)[0], "raw_value": score, "score": score,
-            "batch_date": day, "load_id": f"L{day.day}", "source_file": f"s{day.day}.csv", "source_row_number": row}
+def answer(rid: str, day: date, item: str, score: float) -> dict:
+    return {"response_id": rid, "item": item, "measure": item.rsplit("_", 1)[0], "raw_value": score, "score": score,
+            "batch_date": day}
 
 
 def insert(conn, table: str, rows: list[dict]) -> None:
@@ -186,10 +185,10 @@ def test_survey_facts_take_the_latest_version_with_exactly_its_answers(any_engin
     with any_engine.begin() as conn:
         insert(conn, "stg_survey_response", [response("R1", D1, 3, 4.0), response("R1", D2, 7, 6.0),
                                              response("R2", D1, 4, 5.0)])
-        insert(conn, "stg_survey_answer", [answer("R1", D1, 3, "satisfaction_1", 4.0),
-                                           answer("R1", D1, 3, "satisfaction_2", 4.0),
-                                           answer("R1", D2, 7, "satisfaction_1", 6.0),
-                                           answer("R2", D1, 4, "satisfaction_1", 5.0)])
+        insert(conn, "stg_survey_answer", [answer("R1", D1, "satisfaction_1", 4.0),
+                                           answer("R1", D1, "satisfaction_2", 4.0),
+                                           answer("R1", D2, "satisfaction_1", 6.0),
+                                           answer("R2", D1, "satisfaction_1", 5.0)])
     for _ in range(2):
         with any_engine.begin() as conn:
             run_script(conn, "transforms/touched_survey_response", dates=[D1, D2])
@@ -197,9 +196,11 @@ def test_survey_facts_take_the_latest_version_with_exactly_its_answers(any_engin
         with any_engine.connect() as conn:
             responses = conn.exec_driver_sql("SELECT response_id, batch_date, satisfaction_score, responded_date "
                                              "FROM fct_survey_response").all()
-            answers = conn.exec_driver_sql("SELECT response_id, item, score, batch_date FROM fct_survey_answer").all()
+            answers = conn.exec_driver_sql("SELECT response_id, item, score, batch_date, load_id, responded_date "
+                                           "FROM fct_survey_answer").all()
         assert sorted(map(tuple, responses)) == [("R1", D2, 6.0, D1), ("R2", D1, 5.0, D1)]
-        assert sorted(map(tuple, answers)) == [("R1", "satisfaction_1", 6.0, D2), ("R2", "satisfaction_1", 5.0, D1)]
+        assert sorted(map(tuple, answers)) == [("R1", "satisfaction_1", 6.0, D2, f"L{D2.day}", D1),
+                                               ("R2", "satisfaction_1", 5.0, D1, f"L{D1.day}", D1)]
 
 
 def test_customer_attributes_reach_every_version_and_leave_the_rest(any_engine):

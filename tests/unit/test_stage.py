@@ -1,6 +1,7 @@
 """Standardize + Great Expectations on small literal batches: every row accepted or quarantined with a reason."""
 from datetime import datetime, timezone
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -147,3 +148,16 @@ def test_a_run_that_fails_its_checks_leaves_the_lakes_as_they_were(tmp_path):
         _stage_into(tmp_path, "run", source, extracted, None)
     assert [p.name for p in (tmp_path / "run").rglob("*") if p.is_file()] == ["part.parquet"]
     assert pl.read_parquet(stale).columns == ["x"]
+
+
+def test_later_keys_compare_the_key_itself_when_hashes_meet():
+    """Hashes forged to collide: C shares A's hash but is not A; B is held by two later chunks."""
+    from pipeline.stage import LaterKeys
+
+    later = LaterKeys(["order_id", "line_number"])
+    later.add(pl.DataFrame({"order_id": ["A", "B"], "line_number": [1, 1]}), np.array([5, 7], dtype=np.uint64))
+    later.add(pl.DataFrame({"order_id": ["B", None], "line_number": [1, 2]}), np.array([7, 3], dtype=np.uint64))
+    earlier = pl.DataFrame({"order_id": ["C", "B", "B", None, "D"], "line_number": [1, 1, 2, 2, 1]})
+    held = later.held(earlier, np.array([5, 7, 7, 3, 9], dtype=np.uint64))
+    assert held.tolist() == [False, True, False, True, False]  # a null key part matches a null, as in the join
+    assert later.hashes.tolist() == [3, 5, 7, 7]

@@ -8,9 +8,10 @@ created from these files already, every step finds its work done and does nothin
 - kpi_alert gains threshold_kind and the dynamic-threshold columns, and threshold_kind joins its key:
   rebuilt, old alerts kept as 'fixed' ones;
 - model_quality gains fit_source;
-- fct_order_line, fct_order and fct_survey_answer lose their primary keys: unique by construction
-  (the load rebuilds them), and DuckDB's index upkeep made a first load several times slower.
-  PostgreSQL drops the constraint; DuckDB cannot, so the table is rebuilt with its rows.
+- fct_order_line and fct_order lose their primary keys: unique by construction (the load rebuilds
+  them), and DuckDB's index upkeep made a first load several times slower. PostgreSQL drops the
+  constraint; DuckDB cannot, so the table is rebuilt with its rows. (fct_survey_answer lost its key
+  here too until revision 0003 made it a view; 0003 drops the table, key and all.)
 
 Views are dropped first, since a rebuilt table must not have dependants; pipeline.warehouse.schema
 re-applies them right after, because the migration head is part of the catalog digest.
@@ -21,7 +22,7 @@ Revises: 0001
 from alembic import op
 import sqlalchemy as sa
 
-from pipeline.warehouse import SQL_DIR, run_script, sql_text, statements, table_columns
+from pipeline.warehouse import SQL_DIR, drop_catalog_views, run_script, sql_text, statements, table_columns
 
 revision = "0002"
 down_revision = "0001"
@@ -29,12 +30,12 @@ branch_labels = None
 depends_on = None
 
 NEW_TABLES = ("etl_run", "kpi_threshold_check", "model_fit")
-UNINDEXED_FACTS = ("fct_order_line", "fct_order", "fct_survey_answer")
+UNINDEXED_FACTS = ("fct_order_line", "fct_order")
 
 
 def upgrade() -> None:
     conn = op.get_bind()
-    _drop_views(conn)
+    drop_catalog_views(conn)
     created = [table for table in NEW_TABLES if not table_columns(conn, table)]
     for table in created:
         _create(conn, table)
@@ -46,12 +47,6 @@ def upgrade() -> None:
         op.add_column("model_quality", sa.Column("fit_source", sa.String))
     for table in UNINDEXED_FACTS:
         _drop_primary_key(conn, table)
-
-
-def _drop_views(conn: sa.Connection) -> None:
-    preparer = conn.dialect.identifier_preparer
-    for path in sorted((SQL_DIR / "views").glob("*.sql")):
-        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {preparer.quote(path.stem)}")
 
 
 def _create(conn: sa.Connection, table: str) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from bench import report, run
 
-pytestmark = pytest.mark.benchmark
+# One worker for the module: its fixture runs the harness (~50 s), once per worker that uses it.
+pytestmark = [pytest.mark.benchmark, pytest.mark.xdist_group("benchmark_harness")]
 
 
 @pytest.fixture(scope="module")

@@ -186,7 +186,7 @@ class StageRun:
     def _split_superseded(self, frame: pl.DataFrame, key: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The latest version of each key within the chunk, unless a later chunk has that key too."""
         frame, superseded = std.split_superseded(frame, key, ordered=True)  # stage_chunk keeps rows in order
-        hashes = frame.select(pl.struct(key).hash())[:, 0].to_numpy()
+        hashes = self._later.hashes_of(frame)
         replaced = self._later.held(frame, hashes)
         if replaced.any():
             superseded = pl.concat([superseded, frame.filter(pl.Series(replaced))])
@@ -207,6 +207,10 @@ class LaterKeys:
         self.key = key
         self.hashes = np.empty(0, dtype=np.uint64)  # every later key's hash, sorted
         self.chunks: list[tuple[np.ndarray, pl.DataFrame]] = []  # per chunk: its hashes sorted, its keys in that order
+
+    def hashes_of(self, frame: pl.DataFrame) -> np.ndarray:
+        """The hash of each row's key, as held() and add() take them."""
+        return frame.select(pl.struct(self.key).hash()).to_series().to_numpy()
 
     def held(self, frame: pl.DataFrame, hashes: np.ndarray) -> np.ndarray:
         """Which rows of `frame` (whose key hashes are `hashes`) have a key a later chunk holds."""
@@ -231,7 +235,7 @@ class LaterKeys:
 
 def _sorted_contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
     """values[i] in sorted_values, for each i. The values are looked up in sorted order: each search
-    then starts where the last one ended, in memory already cached (10x faster at M)."""
+    then starts where the last one ended, in memory already cached (5x faster at M)."""
     found = np.zeros(len(values), dtype=bool)
     if not len(sorted_values):
         return found

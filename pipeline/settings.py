@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ class Settings:
     scoring_file: Path  # cut-offs, weights, SLAs and KPI thresholds (pipeline/scoring/config.py)
     base_currency: str
     pii_salt: str
+    # Staged order lines one score pass holds; more are scored in customer shards, one at a time.
+    score_shard_lines: int = 25_000_000
 
     @property
     def is_embedded(self) -> bool:
@@ -43,7 +46,18 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         scoring_file=Path(env.get("CRM_SCORING_CONFIG", PROJECT_ROOT / "config" / "scoring.yml")),
         base_currency=env.get("CRM_BASE_CURRENCY", "USD"),
         pii_salt=_pii_salt(env, home, embedded=url.startswith("duckdb:")),
+        score_shard_lines=positive_int(env, "CRM_SCORE_SHARD_LINES", Settings.score_shard_lines),
     )
+
+
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """The variable as a positive integer; `default` when unset or empty."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _pii_salt(env: dict[str, str], home: Path, *, embedded: bool) -> str:

@@ -12,8 +12,17 @@ from pipeline.errors import fail_fast_on_bad_input
 from pipeline.extract import extract, write_atomic
 from pipeline.report.data import query
 from pipeline.scoring.config import ScoringConfig, load_scoring_config
-from pipeline.scoring.daily import daily_scores, staged_history, staged_inputs, staged_scans
-from pipeline.scoring.shards import Plan, merge_scores, plan_frames, plan_of, plan_scores, shard_inputs, shard_scores
+from pipeline.scoring.daily import daily_scores, staged_history, staged_inputs, staged_rows, staged_scans
+from pipeline.scoring.shards import (
+    Plan,
+    merge_scores,
+    plan_frames,
+    plan_of,
+    plan_scores,
+    scores_in_shards,
+    shard_inputs,
+    shard_scores,
+)
 from pipeline.settings import Settings, load_settings
 from pipeline.sources import load_sources, load_sources_file
 from pipeline.stage import StageContext, stage_landed
@@ -103,14 +112,23 @@ def _customer_reference(settings: Settings, sources: dict, kind: str, run_date: 
 
 def score_day(run_date: date, settings: Settings | None = None) -> dict:
     """Every score table as of the run date from the staged history, one Parquet file each under the
-    scores lake; no score from nothing (pipeline/scoring/daily.py). Returns the path and row counts."""
+    scores lake; no score from nothing (pipeline/scoring/daily.py). Returns the path and row counts.
+    A history of more than settings.score_shard_lines order lines is scored one customer shard at
+    a time (shards.scores_in_shards), with the same rows."""
     settings = settings or load_settings()
     config = load_scoring_config(settings.scoring_file)
-    # The order lines stay a scan until daily_scores reads them, after Cronbach's alpha has read
-    # the survey answers: the two largest inputs are never in memory together.
-    inputs = staged_inputs(settings.lake("staging"), run_date, lazy=("orders", "survey_items"))
-    tables = daily_scores(**inputs, as_of=run_date, config=config, kpi_history=kpi_history(settings, run_date, config),
-                          fits=stored_fits(run_date, config.clv, settings))
+    staging = settings.lake("staging")
+    shards = -(-staged_rows(staging, "orders", run_date) // settings.score_shard_lines) or 1
+    fits, history = stored_fits(run_date, config.clv, settings), kpi_history(settings, run_date, config)
+    if shards > 1:
+        log.info("scoring %s in %d customer shards", run_date, shards)
+        tables = scores_in_shards(staged_scans(staging, run_date), count=shards, as_of=run_date, config=config,
+                                  fits=fits, kpi_history=history)
+    else:
+        # The order lines stay a scan until daily_scores reads them, after Cronbach's alpha has read
+        # the survey answers: the two largest inputs are never in memory together.
+        inputs = staged_inputs(staging, run_date, lazy=("orders", "survey_items"))
+        tables = daily_scores(**inputs, as_of=run_date, config=config, kpi_history=history, fits=fits)
     return _written_scores(tables, run_date, settings)
 
 

@@ -56,6 +56,13 @@ def _batch_files(staging_dir: Path, kind: str, as_of: date) -> list[Path]:
     return [f for f in files if date.fromisoformat(f.parent.name.split("=", 1)[1]) <= as_of]
 
 
+def staged_rows(staging_dir: Path, kind: str, as_of: date) -> int:
+    """How many rows the layer's batches up to the as-of date hold, superseded versions too (from
+    the Parquet footers)."""
+    files = _batch_files(staging_dir, kind, as_of)
+    return pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
+
+
 def staged_history(staging_dir: Path, kind: str, as_of: date) -> pl.LazyFrame:
     """Everything staged for batches up to the as-of date; the latest version of each business key wins
     (latest batch, then latest source row).

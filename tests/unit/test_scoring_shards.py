@@ -11,6 +11,7 @@ import pytest
 from pipeline.scoring.daily import SCORE_TABLES, daily_scores, staged_inputs, staged_scans
 from pipeline.scoring.keys import CustomerKeys
 from pipeline.scoring.shard_count import shard_count
+from pipeline.settings import load_settings
 from pipeline.scoring.shards import (
     in_shard,
     merge_scores,
@@ -121,3 +122,11 @@ def test_the_shard_count_comes_from_the_environment(value, expected):
 def test_a_bad_shard_count_is_refused(value):
     with pytest.raises(ValueError, match="CRM_SCORE_SHARDS must be a positive integer"):
         shard_count({"CRM_SCORE_SHARDS": value})
+
+
+def test_the_lines_one_score_pass_holds_come_from_the_environment(tmp_path):
+    env = {"CRM_HOME": str(tmp_path)}
+    assert load_settings(env).score_shard_lines == 25_000_000
+    assert load_settings(env | {"CRM_SCORE_SHARD_LINES": "1000"}).score_shard_lines == 1000
+    with pytest.raises(ValueError, match="CRM_SCORE_SHARD_LINES must be a positive integer, got '0'"):
+        load_settings(env | {"CRM_SCORE_SHARD_LINES": "0"})

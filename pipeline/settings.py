@@ -50,6 +50,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     )
 
 
+def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str:
+    """How much memory the embedded warehouse's buffer manager may take before it spills to disk
+    (DuckDB's own default is 80% of RAM): CRM_DUCKDB_MEMORY_LIMIT, a size or a share of RAM. Half,
+    by default, so a load beside other tasks spills instead of running the machine out of memory."""
+    return (os.environ if env is None else env).get("CRM_DUCKDB_MEMORY_LIMIT", "").strip() or "50%"
+
+
 def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     """The variable as a positive integer; `default` when unset or empty."""
     value = env.get(name, "").strip()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipeline.settings import PROJECT_ROOT
+from pipeline.settings import PROJECT_ROOT, duckdb_memory_limit
 
 SQL_DIR = PROJECT_ROOT / "sql"
 
@@ -49,6 +49,11 @@ def _duckdb_engine(url: str) -> sa.Engine:
         # DuckDB draws a progress bar even without a terminal, and only takes the setting per connection.
         dbapi_connection.execute("SET enable_progress_bar = false")
         dbapi_connection.execute("SET TimeZone = 'UTC'")
+        limit = duckdb_memory_limit()
+        try:
+            dbapi_connection.execute("SET memory_limit = ?", [limit])
+        except Exception as exc:  # DuckDB's parser error does not say where the value came from
+            raise ValueError(f"CRM_DUCKDB_MEMORY_LIMIT {limit!r} is not a size or a share of RAM: {exc}") from exc
 
     @sa.event.listens_for(engine, "close")
     def _unlock(dbapi_connection, record):

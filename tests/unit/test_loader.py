@@ -53,6 +53,28 @@ def test_unknown_table_is_a_clear_error(engine):
         replace_partitions(conn, "no_such_table", pyramid(date(2025, 1, 1), 1), key=None)
 
 
+def duckdb_memory_limit_of(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar()
+    finally:
+        engine.dispose()
+
+
+def test_the_embedded_warehouse_spills_past_its_memory_limit(tmp_path, monkeypatch):
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    monkeypatch.delenv("CRM_DUCKDB_MEMORY_LIMIT", raising=False)
+    half = duckdb_memory_limit_of(url)
+    monkeypatch.setenv("CRM_DUCKDB_MEMORY_LIMIT", "100%")
+    assert duckdb_memory_limit_of(url) != half
+    monkeypatch.setenv("CRM_DUCKDB_MEMORY_LIMIT", "3GB")
+    assert duckdb_memory_limit_of(url) == "2.7 GiB"  # DuckDB's GB are 10^9 bytes
+    monkeypatch.setenv("CRM_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="CRM_DUCKDB_MEMORY_LIMIT 'lots' is not a size"):
+        duckdb_memory_limit_of(url)
+
+
 # --- bulk paths on both warehouses: binary COPY (PostgreSQL), Parquet files, the fact rebuilds ----------
 
 from datetime import datetime, timezone  # noqa: E402

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
+from pipeline.extract import temporary_path, writing
 from pipeline.scoring.daily import SCORE_TABLES, staged_history
 from pipeline.settings import Settings
 from pipeline.warehouse import run_script, sql_text
@@ -66,18 +67,15 @@ def _load_run(conn: sa.Connection, settings: Settings, run_date: date, staged: l
             loaded |= _load_batches(conn, settings, result, run_date)
     _lock(conn, _DERIVED_LOCK_KEY)
     if "customers" in kinds:
-        # The latest contact data in full, whatever date is loading (a backfill must not roll it
-        # back): shared by every date, so replaced under the shared lock.
-        pii = staged_history(settings.lake("staging"), "customers", date.max).collect()
-        loaded["restricted.customer_pii"] = replace_partitions(conn, "restricted.customer_pii", pii, key=None)
+        loaded["restricted.customer_pii"] = _load_customer_pii(conn, settings)
     for kind in kinds:
         for script in FACT_SCRIPTS.get(kind, ()):
             run_script(conn, f"transforms/{script}")
             failpoint("load:between_tables")
     if scores_dir:
         for table in SCORE_TABLES:
-            frame = pl.read_parquet(Path(scores_dir) / f"{table}.parquet")
-            loaded[table] = replace_partitions(conn, table, frame, key="as_of_date", keys=[run_date])
+            loaded[table] = replace_partitions_from_parquet(conn, table, [Path(scores_dir) / f"{table}.parquet"],
+                                                            key="as_of_date", keys=[run_date])
     run_script(conn, "transforms/dim_customer", as_of=run_date)
     run_script(conn, "transforms/dim_customer_attributes")
     loaded["dim_date"] = replace_partitions(conn, "dim_date", calendar(*_date_span(conn, run_date)), key=None)
@@ -85,6 +83,21 @@ def _load_run(conn: sa.Connection, settings: Settings, run_date: date, staged: l
     replace_partitions(conn, "etl_run", run_record(run_date, staged, loaded), key="run_date", keys=[run_date])
     failpoint("load:before_commit")
     return loaded
+
+
+def _load_customer_pii(conn: sa.Connection, settings: Settings) -> int:
+    """The latest contact data in full, whatever date is loading (a backfill must not roll it back):
+    shared by every date, so replaced under the shared lock. Streamed through a file beside the
+    staged customers, so a long history's customers (10M at L) are never in memory beside the
+    warehouse's own buffers."""
+    staging = settings.lake("staging")
+    path = temporary_path(staging / "customer_pii.parquet")
+    with writing(path, path):
+        staged_history(staging, "customers", date.max).sink_parquet(path)
+    try:
+        return replace_partitions_from_parquet(conn, "restricted.customer_pii", [path], key=None)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def run_record(run_date: date, staged: list[dict], loaded: dict[str, int]) -> pl.DataFrame:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 
@@ -52,6 +53,11 @@ class StageContext:
     registry: pl.DataFrame | None  # customer_id, email_hash, phone_hash of the customer master
     pii_salt: str
 
+    @cached_property
+    def known_customer_keys(self) -> "KnownKeys | None":
+        """known_customers as one lookup structure for all the run's chunks."""
+        return None if self.known_customers is None else KnownKeys(self.known_customers)
+
 
 @dataclass(frozen=True)
 class Staged:
@@ -78,7 +84,8 @@ def standardize_kind(kind: str, typed: pl.DataFrame, ctx: StageContext) -> pl.Da
         schema={"customer_id": pl.String, "email_hash": pl.String, "phone_hash": pl.String}
     )
     frame = std.resolve_customer(frame, registry, ctx.pii_salt)
-    known = pl.lit(True) if ctx.known_customers is None else pl.col("customer_id").is_in(ctx.known_customers.implode())
+    keys = ctx.known_customer_keys
+    known = pl.lit(True) if keys is None else pl.Series(keys.contains(frame["customer_id"]))
     frame = frame.with_columns(
         (pl.col("customer_id").is_null() | known).alias("is_known_customer"),
         (pl.col("customer_id").is_not_null() | pl.lit(ctx.source.missing_customer == "keep")).alias("has_customer_ref"),
@@ -233,17 +240,52 @@ class LaterKeys:
         self.hashes = merged
 
 
-def _sorted_contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """values[i] in sorted_values, for each i. The values are looked up in sorted order: each search
-    then starts where the last one ended, in memory already cached (5x faster at M)."""
-    found = np.zeros(len(values), dtype=bool)
-    if not len(sorted_values):
+class KnownKeys:
+    """Membership in a fixed set of strings (the customer master's ids) for many chunks. A Polars
+    is_in builds a hash table of the whole set on every call: 11 s per chunk for L's 10M customers,
+    most of staging L's orders. Here the set's hashes are sorted once and each chunk is looked up
+    with np.searchsorted; a hash match counts only if the strings are equal too."""
+
+    def __init__(self, values: pl.Series):
+        values = values.drop_nulls().unique()
+        hashes = self.hash(values)
+        order = np.argsort(hashes)
+        self.hashes, self.values = hashes[order], values.gather(order)
+
+    def contains(self, values: pl.Series) -> np.ndarray:
+        """values[i] is in the set, for each i (null: False)."""
+        if not len(self.hashes):
+            return np.zeros(len(values), dtype=bool)
+        hashes = self.hash(values)
+        at = _sorted_positions(self.hashes, hashes)
+        hit = self.hashes[at] == hashes
+        found = hit & (self.values.gather(at) == values).fill_null(False).to_numpy()
+        unsure = hit & ~found  # the first value of this hash differs: another one may share it
+        if unsure.any():
+            same_hash = self.values.filter(pl.Series(np.isin(self.hashes, hashes[unsure])))
+            found[unsure] = values.filter(pl.Series(unsure)).is_in(same_hash.implode()).fill_null(False).to_numpy()
         return found
+
+    @staticmethod
+    def hash(values: pl.Series) -> np.ndarray:
+        return values.hash().to_numpy()
+
+
+def _sorted_contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values[i] in sorted_values, for each i."""
+    if not len(sorted_values):
+        return np.zeros(len(values), dtype=bool)
+    return sorted_values[_sorted_positions(sorted_values, values)] == values
+
+
+def _sorted_positions(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where each value is, or would go, in sorted_values (non-empty), clipped to its last position.
+    The values are looked up in sorted order: each search then starts where the last one ended, in
+    memory already cached (5x faster at M, 9x for 1.3M values among 10M)."""
     order = np.argsort(values)
-    needles = values[order]
-    at = np.searchsorted(sorted_values, needles).clip(max=len(sorted_values) - 1)
-    found[order] = sorted_values[at] == needles
-    return found
+    at = np.empty(len(values), dtype=np.intp)
+    at[order] = np.searchsorted(sorted_values, values[order])
+    return at.clip(max=len(sorted_values) - 1)
 
 
 def _matching_rows(sorted_values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

@@ -150,6 +150,25 @@ def test_a_run_that_fails_its_checks_leaves_the_lakes_as_they_were(tmp_path):
     assert pl.read_parquet(stale).columns == ["x"]
 
 
+class _FirstLetterKeys:
+    """KnownKeys whose hash is a string's first letter: collisions on purpose."""
+
+    @staticmethod
+    def hash(values: pl.Series) -> np.ndarray:
+        return np.array([ord(v[0]) if v else 0 for v in values.to_list()], dtype=np.uint64)
+
+
+def test_known_keys_compare_the_strings_when_hashes_meet():
+    from pipeline.stage import KnownKeys
+
+    colliding = type("Colliding", (_FirstLetterKeys, KnownKeys), {})
+    for keys in (KnownKeys, colliding):
+        known = keys(pl.Series(["ab", "aa", "b", None, "ab"]))
+        probe = pl.Series(["aa", "ab", "ac", "b", "bb", None, "c", ""])
+        assert known.contains(probe).tolist() == [True, True, False, True, False, False, False, False], keys
+    assert not KnownKeys(pl.Series([], dtype=pl.String)).contains(pl.Series(["a", None])).any()
+
+
 def test_later_keys_compare_the_key_itself_when_hashes_meet():
     """Hashes forged to collide: C shares A's hash but is not A; B is held by two later chunks."""
     from pipeline.stage import LaterKeys

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -101,6 +102,11 @@ class MemoryCapExceeded(JobFailed):
         self.rss_mb = rss_mb
 
 
+class DiskNearlyFull(JobFailed):
+    """The disk the results go to fell below the free-space floor and the job was stopped: a full disk
+    breaks every other process on the machine, and L's lakes and warehouse are tens of GB."""
+
+
 # Jobs are stopped above this RSS, so an oversized stage fails alone instead of making the kernel kill
 # whatever is largest on a machine other people use. bench.run sets it from --memory-cap-gb.
 MEMORY_CAP_MB = float(os.environ.get("BENCH_MEMORY_CAP_MB", 12 * 1024))
@@ -116,18 +122,55 @@ def _rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-def _wait_capped(process: subprocess.Popen, cap_mb: float) -> float | None:
-    """Waits for the process; kills it if its RSS passes cap_mb and returns the RSS seen then."""
+# Jobs are stopped when the disk under their output has less free space than this (GB); bench.run
+# sets it from --min-free-disk-gb.
+MIN_FREE_DISK_GB = 5.0
+
+
+@dataclass
+class Watch:
+    """What the launcher saw while a job ran: RSS over the cap, free disk under the floor, and the
+    most disk the job took beyond what was used when it started (another writer on the same disk
+    would count too; the harness runs one job at a time)."""
+
+    disk: Path
+    over_rss_mb: float | None = None
+    free_disk_gb: float | None = None
+    disk_start: int = 0
+    disk_peak: int = 0
+
+    def __post_init__(self):
+        self.disk_start = self.disk_peak = shutil.disk_usage(self.disk).used
+
+    def check(self, pid: int, cap_mb: float) -> bool:
+        """False when the job must be stopped."""
+        usage = shutil.disk_usage(self.disk)
+        self.disk_peak = max(self.disk_peak, usage.used)
+        if usage.free / 2**30 < MIN_FREE_DISK_GB:
+            self.free_disk_gb = usage.free / 2**30
+            return False
+        rss = _rss_mb(pid)
+        if rss > cap_mb:
+            self.over_rss_mb = rss
+            return False
+        return True
+
+    @property
+    def disk_peak_gb(self) -> float:
+        return (self.disk_peak - self.disk_start) / 2**30
+
+
+def _wait_watched(process: subprocess.Popen, cap_mb: float, watch: Watch) -> bool:
+    """Waits for the process; kills it when watch.check says so. True if it ended on its own."""
     while True:
         try:
             process.wait(timeout=0.2)
-            return None
+            return True
         except subprocess.TimeoutExpired:
-            rss = _rss_mb(process.pid)
-            if rss > cap_mb:
+            if not watch.check(process.pid, cap_mb):
                 process.kill()
                 process.wait()
-                return rss
+                return False
 
 
 def run_job(job: str, args: dict, *, env: dict[str, str] | None = None, python: str = sys.executable,
@@ -145,14 +188,19 @@ def run_job(job: str, args: dict, *, env: dict[str, str] | None = None, python: 
             shown = re.sub(r"://[^@/]*@", "://***@", json.dumps(args, default=str)[:300])  # no passwords in logs
             out.write(f"\n=== {time.strftime('%H:%M:%S')} {job} {shown}\n")
             out.flush()
+        watch = Watch(result_file.parent)
         process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=out)
-        over = _wait_capped(process, MEMORY_CAP_MB)
+        _wait_watched(process, MEMORY_CAP_MB, watch)
     wall = time.perf_counter() - started
-    if over is not None:
+    if watch.over_rss_mb is not None:
         raise MemoryCapExceeded(f"bench job {job} passed the {MEMORY_CAP_MB / 1024:.0f} GB RSS cap "
-                                f"({over / 1024:.1f} GB after {wall:.0f} s) and was stopped", over)
+                                f"({watch.over_rss_mb / 1024:.1f} GB after {wall:.0f} s) and was stopped", watch.over_rss_mb)
+    if watch.free_disk_gb is not None:
+        raise DiskNearlyFull(f"bench job {job} was stopped after {wall:.0f} s: {watch.free_disk_gb:.1f} GB left on the "
+                             f"disk of {result_file.parent}, under the {MIN_FREE_DISK_GB:.0f} GB floor "
+                             "(--min-free-disk-gb); free space or point --out at a larger disk")
     if process.returncode != 0 or not result_file.exists():
         raise JobFailed(f"bench job {job} failed (exit {process.returncode}); see {log}")
     result = json.loads(result_file.read_text())
     result_file.unlink()
-    return result | {"process_seconds": wall}
+    return result | {"process_seconds": wall, "disk_peak_gb": watch.disk_peak_gb}

@@ -6,9 +6,13 @@ cluster, one implementation per job:
 - `adbc`: ADBC's PostgreSQL driver (`adbc_ingest`, its own binary COPY), on its own connection;
 - `copy_only`: the server-side ceiling: the rows pre-encoded (untimed), then one bare binary COPY
   of them into the table, which has no index;
+- `copy_parallel`: the same pre-encoded rows in two bare COPY streams at once, on two connections
+  (two transactions): what the server takes on this machine with both cores on it;
 - `pandas`: pandas `to_sql` as it is usually called.
 """
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 import sqlalchemy as sa
@@ -16,7 +20,8 @@ import sqlalchemy as sa
 from pipeline.warehouse import ensure_schema, make_engine, pg_binary, table_column_types
 from pipeline.warehouse.loader import _copy_csv, replace_partitions
 
-IMPLS = ("ours", "ours_csv", "adbc", "copy_only", "pandas")
+IMPLS = ("ours", "ours_csv", "adbc", "copy_only", "copy_parallel", "pandas")
+STREAMS = 2  # copy_parallel: one COPY stream per core
 
 
 def order_table() -> str:
@@ -63,6 +68,11 @@ def truncate(url: str) -> None:
 def load(impl: str, url: str, prepared) -> int:
     if impl == "adbc":
         return _load_adbc(url, prepared)
+    if impl == "copy_parallel":
+        columns, buffers = prepared
+        with ThreadPoolExecutor(STREAMS) as pool:  # psycopg sends without the GIL
+            return sum(pool.map(lambda part: load("copy_only", url, (columns, part)),
+                                [buffers[i::STREAMS] for i in range(STREAMS)]))
     engine = make_engine(url)
     try:
         if impl == "pandas":

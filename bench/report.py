@@ -93,6 +93,19 @@ def per_kind(pipeline: dict) -> dict:
     return out
 
 
+def disk(pipeline: dict) -> dict | None:
+    """GB per layer after the run, and the task that took the most disk while it ran (older result
+    files have neither)."""
+    if "disk_gb" not in pipeline:
+        return None
+    jobs = {f"{step} {kind}": job for step in ("extract", "stage") for kind, job in pipeline[step].items()}
+    jobs |= {step: pipeline[step] for step in ("score", "load") if step in pipeline}
+    peaks = {name: job["disk_peak_gb"] for name, job in jobs.items() if "disk_peak_gb" in job}
+    top = max(peaks, key=peaks.get) if peaks else None
+    return {"layers_gb": pipeline["disk_gb"], "total_gb": sum(pipeline["disk_gb"].values()),
+            "largest_task": top, "largest_task_peak_gb": peaks.get(top)}
+
+
 def comparisons(r: dict) -> dict:
     out = {}
     scoring = r.get("scoring")
@@ -109,8 +122,9 @@ def comparisons(r: dict) -> dict:
         out["clv_vs_lifetimes"] = clv["speedup"]["fit_and_predict"]
     pg = r.get("postgres")
     if _ok(pg):
-        rate = {k: pg[k]["rows"] / min(pg[k]["seconds"]) for k in ("ours", "pandas", "ours_all", "adbc_all", "ceiling_all")
-                if k in pg}  # older result files have no adbc or ceiling run
+        rate = {k: pg[k]["rows"] / min(pg[k]["seconds"])
+                for k in ("ours", "pandas", "ours_all", "adbc_all", "ceiling_all", "ceiling_parallel_all")
+                if k in pg}  # older result files have no adbc or ceiling runs
         out["postgres"] = {"rows_per_second": rate, "rows": {k: pg[k]["rows"] for k in rate},
                            "table": pg["ours"].get("table")}
         out["postgres_vs_to_sql"] = rate["ours"] / rate["pandas"]
@@ -137,6 +151,7 @@ def summarize(results: dict) -> dict:
             s["stages"] = stages(r["pipeline"], r.get("extract_parquet"), r.get("daily_scores"))
             s["stopped_at"] = r["pipeline"].get("stopped_at")
             s["per_kind"] = per_kind(r["pipeline"])
+            s["disk"] = disk(r["pipeline"])
         if _ok(r.get("airflow")):
             s["airflow"] = r["airflow"]
         e2e = s.get("stages", {}).get("end_to_end", {})
@@ -173,7 +188,7 @@ def _x(value) -> str:
 STAGE_LABELS = {
     "extract_csv": "extract, CSV + JSON lines", "extract_parquet": "extract, Parquet", "standardize": "standardize",
     "validate": "validate (GX)", "score": "score (read + daily_scores + write)",
-    "daily_scores": "  of which daily_scores", "score_read_alone": "score: reading the staged history (alone)",
+    "daily_scores": "  of which daily_scores (or scores_in_shards)", "score_read_alone": "score: reading the staged history (alone)",
     "daily_scores_alone": "score: daily_scores (alone, higher memory cap)", "load_duckdb": "load (DuckDB, all tables)",
     "end_to_end": "**end to end** (task processes in sequence)",
 }
@@ -184,7 +199,7 @@ def stage_table(size: str, s: dict, counts: dict) -> list[str]:
              "| stage | wall s | rows | rows/s | peak RSS MB |", "|---|---:|---:|---:|---:|"]
     for key, label in STAGE_LABELS.items():
         st = s["stages"].get(key)
-        if st:
+        if st and st["seconds"]:  # e.g. no daily_scores phase in a result file from before scores_in_shards was timed
             lines.append(f"| {label} | {st['seconds']:.1f} | {_num(st['rows'], 0)} | {_num(st['rows_per_second'], 0)} "
                          f"| {st['peak_rss_mb']:,.0f} |")
     e2e = s["stages"]["end_to_end"]
@@ -193,6 +208,11 @@ def stage_table(size: str, s: dict, counts: dict) -> list[str]:
         lines.append(f"\n**The run stopped at {stop['task']}:** {stop['error']}. End to end covers the tasks before it; "
                      "its peak RSS is at least the RSS at which the task was stopped.")
     lines.append(f"\nEnd to end without interpreter start-ups and imports: {e2e['in_process_seconds']:.1f} s.")
+    if s.get("disk"):
+        d = s["disk"]
+        layers = ", ".join(f"{name} {gb:.1f}" for name, gb in d["layers_gb"].items())
+        lines.append(f"Disk after the run: {d['total_gb']:.1f} GB ({layers}); the most a task took while it ran: "
+                     f"{d['largest_task_peak_gb']:.1f} GB ({d['largest_task']}).")
     if "airflow" in s:
         a = s["airflow"]
         lines.append(f"Through Airflow (`crm run`, dag.test in one process): {a['wall_seconds']:.1f} s, "
@@ -249,6 +269,7 @@ def ratio_table(summary: dict) -> list[str]:
         row("**(e) ours, rows/s (all staged lines)**", lambda x: _num(x.get("postgres_load_rows_per_second"), 0)) + " ≥ 1M rows/s |",
         row("(e) ADBC adbc_ingest, rows/s (all staged lines)", lambda x: _num(get("postgres", "rows_per_second", "adbc_all")(x), 0)) + " |",
         row("(e) server ceiling: bare binary COPY, rows/s (all staged lines)", lambda x: _num(get("postgres", "rows_per_second", "ceiling_all")(x), 0)) + " |",
+        row("(e) server ceiling: two bare COPY streams at once, rows/s", lambda x: _num(get("postgres", "rows_per_second", "ceiling_parallel_all")(x), 0)) + " |",
     ]
 
 

@@ -86,7 +86,18 @@ def pipeline_run(b: Bench) -> dict:
         task = "score" if "score" not in out and len(out["stage"]) == len(KINDS) else "load" if "score" in out else "stage"
         out["stopped_at"] = {"task": task, "error": str(exc), "rss_mb": getattr(exc, "rss_mb", None)}
         log.error("pipeline stopped at %s: %s", task, exc)
-    return out | {"wall_seconds": time.perf_counter() - started}
+    return out | {"wall_seconds": time.perf_counter() - started, "disk_gb": disk_footprint(b.w.raw, Path(env["CRM_HOME"]))}
+
+
+def disk_footprint(raw: Path, home: Path) -> dict[str, float]:
+    """GB on disk after the run: the raw exports, each lake layer under CRM_HOME, and the warehouse."""
+    def size(path: Path) -> float:
+        files = [path] if path.is_file() else path.rglob("*") if path.is_dir() else []
+        return sum(f.stat().st_size for f in files if f.is_file()) / 2**30
+
+    layers = {"raw": size(raw), "warehouse": size(home / "warehouse.duckdb")}
+    layers |= {d.name: size(d) for d in sorted(home.iterdir()) if d.is_dir()}
+    return {name: round(gb, 3) for name, gb in layers.items() if gb}
 
 
 def daily_scores_alone(b: Bench, cap_gb: float) -> dict:
@@ -196,8 +207,8 @@ def clv_comparison(b: Bench, lifetimes_python: str, repeats: int) -> dict:
 
 def postgres_load(b: Bench, orders: Path) -> dict:
     """(e) our loader vs pandas to_sql into the same table of a private PostgreSQL cluster: both on
-    the same first million staged lines; then ours, ADBC and the server's ceiling (one bare binary
-    COPY of pre-encoded rows) on all of them."""
+    the same first million staged lines; then ours, ADBC and the server's ceiling (bare binary COPY of
+    pre-encoded rows, in one stream and in two at once) on all of them."""
     from tests.support.pg_cluster import PostgresCluster
 
     with PostgresCluster(dbname="bench") as pg:
@@ -207,6 +218,7 @@ def postgres_load(b: Bench, orders: Path) -> dict:
             "ours_all": b.job("pg_load", args | {"impl": "ours", "repeats": 1}, env),
             "adbc_all": b.job("pg_load", args | {"impl": "adbc", "repeats": 1}, env),
             "ceiling_all": b.job("pg_load", args | {"impl": "copy_only", "repeats": 1}, env),
+            "ceiling_parallel_all": b.job("pg_load", args | {"impl": "copy_parallel", "repeats": 1}, env),
             "ours": b.job("pg_load", args | {"impl": "ours", "rows": TO_SQL_ROWS, "repeats": 2}, env),
             "pandas": b.job("pg_load", args | {"impl": "pandas", "rows": TO_SQL_ROWS, "repeats": 1}, env),
         }
@@ -258,7 +270,8 @@ def bench_size(size: str, bench_dir: Path, args: argparse.Namespace) -> dict:
             section(results, "daily_scores", daily_scores_alone, b, args.score_memory_cap_gb)
     if "extract_parquet" not in args.skip:
         section(results, "extract_parquet", extract_parquet, b)
-    if any((w.root / "home-csv" / "staging" / "orders").glob("batch_date=*/part.parquet")):  # even if a later stage failed
+    compare = "scoring" not in args.skip or not (args.no_postgres or "postgres" in args.skip)
+    if compare and any((w.root / "home-csv" / "staging" / "orders").glob("batch_date=*/part.parquet")):  # even if a later stage failed
         orders = staged_orders_file(b)
         if "scoring" not in args.skip:
             section(results, "scoring", scoring_comparison, b, orders, args.repeats)
@@ -304,9 +317,12 @@ def main() -> None:
                         help="stop a job whose RSS passes this (the machine is shared); 0 = no cap")
     parser.add_argument("--score-memory-cap-gb", type=float, default=16.0,
                         help="cap for measuring daily_scores alone when the score task passed --memory-cap-gb")
+    parser.add_argument("--min-free-disk-gb", type=float, default=measure.MIN_FREE_DISK_GB,
+                        help="stop a job when the disk under --out has less free space than this")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench")
     args = parser.parse_args()
     measure.MEMORY_CAP_MB = args.memory_cap_gb * 1024 if args.memory_cap_gb else float("inf")
+    measure.MIN_FREE_DISK_GB = args.min_free_disk_gb
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     bench_dir = args.out.resolve()
     bench_dir.mkdir(parents=True, exist_ok=True)

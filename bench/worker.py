@@ -49,11 +49,14 @@ def job_stage(args: dict) -> dict:
 
 
 def job_score(args: dict) -> dict:
-    """score_day; reading the staged history and daily_scores are timed apart, the rest is writing."""
+    """score_day; reading the staged history and the scoring are timed apart, the rest is writing. A
+    history past CRM_SCORE_SHARD_LINES is scored shard by shard (scores_in_shards), which reads its
+    own inputs: its whole time counts as scoring."""
     from pipeline import tasks
 
     METER.instrument(tasks, "staged_inputs", "score_read")
     METER.instrument(tasks, "daily_scores", "daily_scores")
+    METER.instrument(tasks, "scores_in_shards", "daily_scores")
     with METER.phase("score_write"):
         scored = tasks.score_day(_run_date(args))
     return {"result": scored, "rows": scored["customers"]}

@@ -8,7 +8,7 @@ import argparse
 
 import pytest
 
-from bench import report, run
+from bench import measure, report, run
 
 # One worker for the module: its fixture runs the harness (~50 s), once per worker that uses it.
 pytestmark = [pytest.mark.benchmark, pytest.mark.xdist_group("benchmark_harness")]
@@ -48,3 +48,18 @@ def test_pandas_baseline_agrees_with_our_scoring(xs_results):
 def test_report_renders_ratios_and_stage_table(xs_results):
     markdown = report.render(xs_results, report.summarize(xs_results))
     assert "(a) ours / lower bound" in markdown and "**end to end**" in markdown
+
+
+def test_disk_footprint_is_reported(xs_results):
+    summary = report.summarize(xs_results)["XS"]
+    layers = summary["disk"]["layers_gb"]
+    assert {"raw", "landing", "staging", "warehouse"} <= set(layers)
+    assert summary["disk"]["total_gb"] == sum(layers.values()) > 0
+    assert "Disk after the run" in report.render(xs_results, report.summarize(xs_results))
+
+
+def test_a_job_is_stopped_when_the_disk_is_nearly_full(tmp_path, monkeypatch):
+    monkeypatch.setattr(measure, "MIN_FREE_DISK_GB", float(2**40))  # more free space than any disk has
+    args = {"_result_dir": str(tmp_path), "kind": "orders", "run_date": "2025-12-31"}
+    with pytest.raises(measure.DiskNearlyFull, match="under the .* GB floor"):
+        measure.run_job("extract", args, env={"CRM_HOME": str(tmp_path)})

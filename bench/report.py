@@ -16,8 +16,10 @@ TARGETS = {
     "large_peak_rss_mb": ("le", 16 * GB, "L completes, peak RSS MB"),
 }
 RATIO_TARGETS = ("scoring_vs_lower_bound", "scoring_vs_pandas", "clv_vs_lifetimes")
-# The sizes the targets are stated for; smaller runs show their ratios without a verdict.
-SIZE_TARGETS = {"M": ("end_to_end_seconds", "end_to_end_peak_rss_mb"), "L": ("large_peak_rss_mb",)}
+# The targets judged at each size: the issue states the ratios and M's figures at M, and asks of L only
+# that it completes within 16 GB. Other sizes show their ratios without a verdict.
+SIZE_TARGETS = {"M": (*RATIO_TARGETS, "postgres_load_rows_per_second", "end_to_end_seconds", "end_to_end_peak_rss_mb"),
+                "L": ("large_peak_rss_mb",)}
 
 
 def machine() -> dict:
@@ -158,7 +160,7 @@ def summarize(results: dict) -> dict:
         values = {**{k: s["comparisons"].get(k) for k in (*RATIO_TARGETS, "postgres_load_rows_per_second")},
                   "end_to_end_seconds": e2e.get("seconds"), "end_to_end_peak_rss_mb": e2e.get("peak_rss_mb"),
                   "large_peak_rss_mb": e2e.get("peak_rss_mb")}
-        names = [*RATIO_TARGETS, "postgres_load_rows_per_second", *SIZE_TARGETS[size]] if size in SIZE_TARGETS else []
+        names = SIZE_TARGETS.get(size, ())
         s["targets"] = {n: {"value": values[n], "met": _met(n, values[n])} for n in names}
         if not e2e.get("completed", True):  # a run that stopped partway meets no end-to-end target
             for n in ("end_to_end_seconds", "end_to_end_peak_rss_mb", "large_peak_rss_mb"):
@@ -210,7 +212,8 @@ def stage_table(size: str, s: dict, counts: dict) -> list[str]:
     lines.append(f"\nEnd to end without interpreter start-ups and imports: {e2e['in_process_seconds']:.1f} s.")
     if s.get("disk"):
         d = s["disk"]
-        layers = ", ".join(f"{name} {gb:.1f}" for name, gb in d["layers_gb"].items())
+        shown = sorted(((gb, name) for name, gb in d["layers_gb"].items() if gb >= 0.05), reverse=True)
+        layers = ", ".join(f"{name} {gb:.1f}" for gb, name in shown) or "each layer under 0.05 GB"
         lines.append(f"Disk after the run: {d['total_gb']:.1f} GB ({layers}); the most a task took while it ran: "
                      f"{d['largest_task_peak_gb']:.1f} GB ({d['largest_task']}).")
     if "airflow" in s:

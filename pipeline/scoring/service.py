@@ -157,10 +157,14 @@ def cronbach_alpha(items: pl.LazyFrame | pl.DataFrame, as_of: date, config: Serv
     over the chunks.
     """
     answers = items.lazy().filter(observed_by("responded_at", as_of)).drop_nulls(["response_id", "measure", "item"])
+    chunk_answers = chunk_answers or ALPHA_CHUNK_ANSWERS
+    # Every answer fits in one chunk (all of M's): no planning pass over the days, no day filter.
+    # A scan's row count comes from the Parquet footers.
+    spans = [None] if items.lazy().select(pl.len()).collect().item() <= chunk_answers else _answer_days(answers, chunk_answers)
     pooled: dict[tuple[str, tuple[str, ...]], _Moments] = {}
-    for first, last in _answer_days(answers, chunk_answers or ALPHA_CHUNK_ANSWERS):
-        day = pl.col("responded_at").dt.date()
-        chunk = answers.filter(day.is_between(first, last)).select(
+    for span in spans:
+        days = answers if span is None else answers.filter(pl.col("responded_at").dt.date().is_between(*span))
+        chunk = days.select(
             *(pl.col(c).cast(pl.Categorical) for c in ("response_id", "measure", "item")), pl.col("score").cast(pl.Float64),
         ).collect()
         for key, scores in _measure_matrices(chunk):

@@ -136,8 +136,8 @@ class Watch:
     disk: Path
     over_rss_mb: float | None = None
     free_disk_gb: float | None = None
-    disk_start: int = 0
-    disk_peak: int = 0
+    disk_start: int = field(init=False)
+    disk_peak: int = field(init=False)
 
     def __post_init__(self):
         self.disk_start = self.disk_peak = shutil.disk_usage(self.disk).used
@@ -160,17 +160,17 @@ class Watch:
         return (self.disk_peak - self.disk_start) / 2**30
 
 
-def _wait_watched(process: subprocess.Popen, cap_mb: float, watch: Watch) -> bool:
-    """Waits for the process; kills it when watch.check says so. True if it ended on its own."""
+def _wait_watched(process: subprocess.Popen, cap_mb: float, watch: Watch) -> None:
+    """Waits for the process; kills it when watch.check says so (watch then says why)."""
     while True:
         try:
             process.wait(timeout=0.2)
-            return True
+            return
         except subprocess.TimeoutExpired:
             if not watch.check(process.pid, cap_mb):
                 process.kill()
                 process.wait()
-                return False
+                return
 
 
 def run_job(job: str, args: dict, *, env: dict[str, str] | None = None, python: str = sys.executable,

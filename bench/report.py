@@ -214,8 +214,9 @@ def stage_table(size: str, s: dict, counts: dict) -> list[str]:
         d = s["disk"]
         shown = sorted(((gb, name) for name, gb in d["layers_gb"].items() if gb >= 0.05), reverse=True)
         layers = ", ".join(f"{name} {gb:.1f}" for gb, name in shown) or "each layer under 0.05 GB"
-        lines.append(f"Disk after the run: {d['total_gb']:.1f} GB ({layers}); the most a task took while it ran: "
-                     f"{d['largest_task_peak_gb']:.1f} GB ({d['largest_task']}).")
+        largest = (f"; the most a task took while it ran: {d['largest_task_peak_gb']:.1f} GB ({d['largest_task']})"
+                   if d["largest_task"] else "")
+        lines.append(f"Disk after the run: {d['total_gb']:.1f} GB ({layers}){largest}.")
     if "airflow" in s:
         a = s["airflow"]
         lines.append(f"Through Airflow (`crm run`, dag.test in one process): {a['wall_seconds']:.1f} s, "

@@ -172,7 +172,8 @@ def merge_jobs(jobs: list[dict]) -> dict:
     result = results[0] | {k: sum(r[k] for r in results) for k in ("raw", "accepted", "quarantined")}
     result["batch_dates"] = [d for r in results for d in r["batch_dates"]]
     return {"result": result, "rows": result["raw"], "phases": phases, "chunks": len(jobs),
-            "process_seconds": sum(job["process_seconds"] for job in jobs)}
+            "process_seconds": sum(job["process_seconds"] for job in jobs),
+            "disk_peak_gb": max(job["disk_peak_gb"] for job in jobs)}
 
 
 def extract_parquet(b: Bench) -> dict:
